@@ -12,7 +12,7 @@
 
 #include "pv_arena.h"
 
-#define ALIGN	    16u
+#define ALIGN       16u
 #define FIRST_BLOCK (64u * 1024u)
 
 struct block {
@@ -23,18 +23,18 @@ struct block {
 };
 
 struct defer {
-	struct defer *next;  /* deferred earlier */
-	void (*fn)(void *);  /* destructor */
-	void *arg;           /* what it destroys */
+	struct defer *next; /* deferred earlier */
+	void (*fn)(void *); /* destructor */
+	void *arg;          /* what it destroys */
 };
 
 struct pv_arena {
-	struct block *head;  /* newest block; the last in the list is kept */
+	struct block *head;   /* newest block; the last in the list is kept */
 	struct defer *defers; /* newest first */
-	size_t cap;          /* maximum total handed out per request */
-	size_t total;        /* handed out since the last reset */
+	size_t cap;           /* maximum total handed out per request */
+	size_t total;         /* handed out since the last reset */
 #ifdef PV_TESTING
-	long fail_after;     /* allocations left before one fails, or -1 */
+	long fail_after; /* allocations left before one fails, or -1 */
 #endif
 };
 
@@ -158,8 +158,7 @@ pv_arena_alloc(struct pv_arena *a, size_t len, struct pv_err *err)
 
 /* Zeroed n * size bytes; overflow is PV_E_TOOBIG. */
 void *
-pv_arena_calloc(struct pv_arena *a, size_t n, size_t size,
-    struct pv_err *err)
+pv_arena_calloc(struct pv_arena *a, size_t n, size_t size, struct pv_err *err)
 {
 	void *p;
 

@@ -39,8 +39,8 @@ char *pv_arena_strndup(struct pv_arena *a, const char *s, size_t len,
 char *pv_arena_strdup(struct pv_arena *a, const char *s, struct pv_err *err);
 
 /* Formats into arena memory.  Returns it or NULL. */
-char *pv_arena_printf(struct pv_arena *a, struct pv_err *err,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+char *pv_arena_printf(struct pv_arena *a, struct pv_err *err, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
 
 /* Takes ownership of arg.  If this fails, fn(arg) has already run. */
 int pv_arena_defer(struct pv_arena *a, void (*fn)(void *), void *arg,

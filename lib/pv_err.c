@@ -61,8 +61,8 @@ static const struct errdef defs[PV_E__MAX] = {
  * NULL field means none.  A NULL err is allowed and ignored.
  */
 void
-pv_err_set(struct pv_err *err, enum pv_errcode code, const char *file,
-    int line, const char *field, const char *fmt, ...)
+pv_err_set(struct pv_err *err, enum pv_errcode code, const char *file, int line,
+    const char *field, const char *fmt, ...)
 {
 	va_list ap;
 

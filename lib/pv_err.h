@@ -13,24 +13,24 @@
  */
 enum pv_errcode {
 	PV_OK = 0,
-	PV_E_NOMEM,       /* malloc failed: 503 */
-	PV_E_TOOBIG,      /* a size cap was hit (arena, body): 413 */
-	PV_E_URITOOLONG,  /* request target over the cap: 414 */
-	PV_E_HDRTOOBIG,   /* request headers over the cap: 431 */
-	PV_E_INVALID,     /* client input failed validation: 400 */
-	PV_E_AUTH,        /* bad credentials or signature: 401 */
-	PV_E_PAYMENT,     /* the card or PSP declined: 402 */
-	PV_E_FORBIDDEN,   /* authenticated but not allowed: 403 */
-	PV_E_NOTFOUND,    /* no such resource (or not the caller's): 404 */
-	PV_E_METHOD,      /* method not allowed on this path: 405 */
-	PV_E_CONFLICT,    /* state forbids it, e.g. already refunded: 409 */
+	PV_E_NOMEM,         /* malloc failed: 503 */
+	PV_E_TOOBIG,        /* a size cap was hit (arena, body): 413 */
+	PV_E_URITOOLONG,    /* request target over the cap: 414 */
+	PV_E_HDRTOOBIG,     /* request headers over the cap: 431 */
+	PV_E_INVALID,       /* client input failed validation: 400 */
+	PV_E_AUTH,          /* bad credentials or signature: 401 */
+	PV_E_PAYMENT,       /* the card or PSP declined: 402 */
+	PV_E_FORBIDDEN,     /* authenticated but not allowed: 403 */
+	PV_E_NOTFOUND,      /* no such resource (or not the caller's): 404 */
+	PV_E_METHOD,        /* method not allowed on this path: 405 */
+	PV_E_CONFLICT,      /* state forbids it, e.g. already refunded: 409 */
 	PV_E_UNPROCESSABLE, /* well-formed but unacceptable: 422 */
-	PV_E_RATELIMIT,   /* per-minute limit or daily quota used up: 429 */
-	PV_E_DB,          /* PostgreSQL failure: 500 */
-	PV_E_INTERNAL,    /* bug or system error: 500 */
-	PV_E_UPSTREAM,    /* outbound HTTP failure: 502 */
-	PV_E_UNAVAILABLE, /* a dependency (the database) is down: 503 */
-	PV_E_TIMEOUT,     /* outbound HTTP timed out: 504 */
+	PV_E_RATELIMIT,     /* per-minute limit or daily quota used up: 429 */
+	PV_E_DB,            /* PostgreSQL failure: 500 */
+	PV_E_INTERNAL,      /* bug or system error: 500 */
+	PV_E_UPSTREAM,      /* outbound HTTP failure: 502 */
+	PV_E_UNAVAILABLE,   /* a dependency (the database) is down: 503 */
+	PV_E_TIMEOUT,       /* outbound HTTP timed out: 504 */
 	PV_E__MAX
 };
 

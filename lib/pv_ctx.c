@@ -1,0 +1,44 @@
+/*
+ * Making and unmaking the per-process context shared by the FastCGI
+ * programs, pivotactl and the worker.
+ */
+#include <string.h>
+#include <time.h>
+
+#include "pv_config.h"
+#include "pv_db.h"
+#include "pv_http.h"
+#include "pv_log.h"
+
+/* Opens the context; see pv_http.h. */
+int
+pv_ctx_open(struct pv_ctx *ctx, const char *prog, struct pv_config *cfg,
+    struct pv_err *err)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	pv_log_init(prog, PV_LOG_INFO);
+	if (pv_config_load(cfg, err) == -1)
+		return -1;
+	pv_log_init(prog, (enum pv_log_level)cfg->log_level);
+	ctx->prog = prog;
+	ctx->cfg = cfg;
+	ctx->now = time(NULL);
+	ctx->arena = pv_arena_new(PV_ARENA_CAP);
+	ctx->db = pv_db_new(cfg->database_url, prog);
+	if (ctx->arena == NULL || ctx->db == NULL) {
+		PV_ERR(err, PV_E_NOMEM, NULL, "out of memory at start-up");
+		pv_ctx_close(ctx, cfg);
+		return -1;
+	}
+	return 0;
+}
+
+/* Frees what pv_ctx_open() made. */
+void
+pv_ctx_close(struct pv_ctx *ctx, struct pv_config *cfg)
+{
+	pv_db_free(ctx->db);
+	pv_arena_free(ctx->arena);
+	pv_config_free(cfg);
+	memset(ctx, 0, sizeof(*ctx));
+}

@@ -1,0 +1,397 @@
+/*
+ * The PostgreSQL connection.  Prepared statements are remembered in a
+ * small open-addressing table keyed by the SQL literal's address; the
+ * table is emptied whenever the connection is reopened, because
+ * prepared statements die with their session.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "pv_db.h"
+
+#define NSLOT       512 /* prepared statements per process, at most */
+#define TX_TRIES    5   /* attempts of a serializable transaction */
+#define RETRY_AFTER 1   /* seconds between reconnect attempts when down */
+
+struct stmt {
+	const char *sql; /* the literal, or NULL for a free slot */
+	unsigned id;     /* name is "s<id>" */
+};
+
+struct pv_db {
+	PGconn *conn;      /* NULL until the first use */
+	char *conninfo;    /* how to connect */
+	char *app;         /* application_name */
+	int in_tx;         /* BEGIN sent, COMMIT/ROLLBACK not yet */
+	int retryable;     /* last failure was 40001 or 40P01 */
+	char sqlstate[6];  /* SQLSTATE of the last failure */
+	time_t down_until; /* fail fast until then after a failed connect */
+	unsigned nstmt;    /* statements prepared on this connection */
+	struct stmt slots[NSLOT]; /* prepared statements */
+};
+
+/* Makes a handle; connecting waits for the first statement. */
+struct pv_db *
+pv_db_new(const char *conninfo, const char *app)
+{
+	struct pv_db *db;
+
+	if ((db = calloc(1, sizeof(*db))) == NULL)
+		return NULL;
+	if ((db->conninfo = strdup(conninfo != NULL ? conninfo : "")) == NULL ||
+	    (db->app = strdup(app != NULL ? app : "pivota")) == NULL) {
+		pv_db_free(db);
+		return NULL;
+	}
+	return db;
+}
+
+/* Closes the connection and frees the handle.  NULL is allowed. */
+void
+pv_db_free(struct pv_db *db)
+{
+	if (db == NULL)
+		return;
+	if (db->conn != NULL)
+		PQfinish(db->conn);
+	free(db->conninfo);
+	free(db->app);
+	free(db);
+}
+
+int
+pv_db_in_tx(const struct pv_db *db)
+{
+	return db->in_tx;
+}
+
+int
+pv_db_retryable(const struct pv_db *db)
+{
+	return db->retryable;
+}
+
+const char *
+pv_db_sqlstate(const struct pv_db *db)
+{
+	return db->sqlstate;
+}
+
+static void
+forget_statements(struct pv_db *db)
+{
+	memset(db->slots, 0, sizeof(db->slots));
+	db->nstmt = 0;
+}
+
+static void
+disconnect(struct pv_db *db)
+{
+	if (db->conn != NULL)
+		PQfinish(db->conn);
+	db->conn = NULL;
+	db->in_tx = 0;
+	forget_statements(db);
+}
+
+/* Copies a libpq message without its line breaks (logs escape the rest). */
+static void
+oneline(char *dst, size_t size, const char *src)
+{
+	size_t i;
+
+	if (snprintf(dst, size, "%s", src) < 0)
+		dst[0] = '\0';
+	for (i = 0; dst[i] != '\0'; i++)
+		if (dst[i] == '\n' || dst[i] == '\t')
+			dst[i] = ' ';
+	while (i > 0 && dst[i - 1] == ' ')
+		dst[--i] = '\0';
+}
+
+/* Opens the connection unless it is open; PV_E_UNAVAILABLE if not. */
+static int
+connect_db(struct pv_db *db, time_t now, struct pv_err *err)
+{
+	const char *const kw[] = { "dbname", "connect_timeout",
+		"application_name", "keepalives_idle", "options", NULL };
+	const char *const val[] = { db->conninfo, "3", db->app, "30",
+		"-c client_min_messages=warning", NULL };
+	char msg[200];
+
+	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
+		return 0;
+	disconnect(db);
+	if (now < db->down_until) {
+		PV_ERR(err, PV_E_UNAVAILABLE, NULL,
+		    "database unavailable (retrying shortly)");
+		return -1;
+	}
+	db->conn = PQconnectdbParams(kw, val, 1);
+	if (db->conn == NULL) {
+		PV_ERR(err, PV_E_NOMEM, NULL, "out of memory connecting");
+		return -1;
+	}
+	if (PQstatus(db->conn) != CONNECTION_OK) {
+		oneline(msg, sizeof(msg), PQerrorMessage(db->conn));
+		PV_ERR(err, PV_E_UNAVAILABLE, NULL, "cannot connect: %s", msg);
+		disconnect(db);
+		db->down_until = now + RETRY_AFTER;
+		return -1;
+	}
+	db->down_until = 0;
+	return 0;
+}
+
+/* The slot for sql: its own, or the free one where it belongs. */
+static struct stmt *
+slot_for(struct pv_db *db, const char *sql)
+{
+	size_t h = ((uintptr_t)sql >> 4) % NSLOT, i;
+
+	for (i = 0; i < NSLOT; i++) {
+		struct stmt *s = &db->slots[(h + i) % NSLOT];
+
+		if (s->sql == sql || s->sql == NULL)
+			return s;
+	}
+	return NULL;
+}
+
+/* Records a failed result in err with the right code. */
+static void
+fail(struct pv_db *db, const PGresult *r, struct pv_err *err)
+{
+	const char *state, *m;
+	char msg[200];
+
+	state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	if (snprintf(db->sqlstate, sizeof(db->sqlstate), "%s",
+	        state != NULL ? state : "") < 0)
+		db->sqlstate[0] = '\0';
+	m = r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(db->conn);
+	oneline(msg, sizeof(msg), m);
+	db->retryable = strcmp(db->sqlstate, "40001") == 0 ||
+	    strcmp(db->sqlstate, "40P01") == 0;
+	if (PQstatus(db->conn) != CONNECTION_OK ||
+	    strncmp(db->sqlstate, "08", 2) == 0 ||
+	    strncmp(db->sqlstate, "57P", 3) == 0 ||
+	    strncmp(db->sqlstate, "53", 2) == 0)
+		PV_ERR(err, PV_E_UNAVAILABLE, NULL, "database: %s", msg);
+	else if (strcmp(db->sqlstate, "23505") == 0)
+		PV_ERR(err, PV_E_CONFLICT, NULL, "already exists: %s", msg);
+	else
+		PV_ERR(err, PV_E_DB, NULL, "database: %s", msg);
+}
+
+static void
+clear_result(void *r)
+{
+	PQclear(r);
+}
+
+/* One attempt: prepare if needed, execute.  Returns the result or NULL. */
+static PGresult *
+run(struct pv_db *db, const char *sql, int n, const char *const *params)
+{
+	struct stmt *s;
+	PGresult *r;
+	char name[16];
+
+	if ((s = slot_for(db, sql)) == NULL)
+		return PQexecParams(db->conn, sql, n, NULL, params, NULL, NULL,
+		    0);
+	if (s->sql == NULL) {
+		s->id = ++db->nstmt;
+		if (snprintf(name, sizeof(name), "s%u", s->id) < 0)
+			return NULL;
+		r = PQprepare(db->conn, name, sql, n, NULL);
+		if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK)
+			return r;
+		PQclear(r);
+		s->sql = sql;
+	} else if (snprintf(name, sizeof(name), "s%u", s->id) < 0) {
+		return NULL;
+	}
+	return PQexecPrepared(db->conn, name, n, params, NULL, NULL, 0);
+}
+
+static int
+ok(const PGresult *r)
+{
+	return r != NULL &&
+	    (PQresultStatus(r) == PGRES_COMMAND_OK ||
+	        PQresultStatus(r) == PGRES_TUPLES_OK);
+}
+
+/* Runs a prepared statement; see pv_db.h. */
+int
+pv_db_exec(struct pv_ctx *ctx, const char *sql, int n,
+    const char *const *params, PGresult **res, struct pv_err *err)
+{
+	struct pv_db *db = ctx->db;
+	PGresult *r;
+	int attempt;
+
+	if (res != NULL)
+		*res = NULL;
+	db->retryable = 0;
+	db->sqlstate[0] = '\0';
+	for (attempt = 0;; attempt++) {
+		if (connect_db(db, ctx->now, err) == -1)
+			return -1;
+		r = run(db, sql, n, params);
+		if (ok(r))
+			break;
+		if (PQstatus(db->conn) == CONNECTION_OK || db->in_tx ||
+		    attempt == 1) {
+			fail(db, r, err);
+			PQclear(r);
+			if (PQstatus(db->conn) != CONNECTION_OK)
+				disconnect(db);
+			return -1;
+		}
+		/* The server went away between requests: reconnect once. */
+		PQclear(r);
+		disconnect(db);
+	}
+	if (res == NULL) {
+		PQclear(r);
+		return 0;
+	}
+	if (pv_arena_defer(ctx->arena, clear_result, r, err) == -1)
+		return -1;
+	*res = r;
+	return 0;
+}
+
+/* Runs a statement that must return exactly one row. */
+int
+pv_db_exec_one(struct pv_ctx *ctx, const char *sql, int n,
+    const char *const *params, PGresult **res, struct pv_err *err)
+{
+	if (pv_db_exec(ctx, sql, n, params, res, err) == -1)
+		return -1;
+	if (PQntuples(*res) != 1) {
+		PV_ERR(err, PV_E_NOTFOUND, NULL, "not found");
+		return -1;
+	}
+	return 0;
+}
+
+/* Starts a transaction. */
+int
+pv_db_begin(struct pv_ctx *ctx, struct pv_err *err)
+{
+	if (ctx->db->in_tx) {
+		PV_ERR(err, PV_E_INTERNAL, NULL, "transaction already open");
+		return -1;
+	}
+	if (pv_db_exec(ctx, PV_SQL("BEGIN"), 0, NULL, NULL, err) == -1)
+		return -1;
+	ctx->db->in_tx = 1;
+	return 0;
+}
+
+/* Ends a transaction: COMMIT when asked and nothing failed. */
+int
+pv_db_end(struct pv_ctx *ctx, int commit, struct pv_err *err)
+{
+	struct pv_err ignored = { 0 };
+	struct pv_db *db = ctx->db;
+	int rc;
+
+	if (!db->in_tx)
+		return commit && err->code == PV_OK ? 0 : -1;
+	if (commit && err->code == PV_OK) {
+		rc = pv_db_exec(ctx, PV_SQL("COMMIT"), 0, NULL, NULL, err);
+		db->in_tx = 0;
+		return rc;
+	}
+	/* Keep the first error; a failed ROLLBACK closes the session. */
+	if (pv_db_exec(ctx, PV_SQL("ROLLBACK"), 0, NULL, NULL, &ignored) == -1)
+		disconnect(db);
+	db->in_tx = 0;
+	return -1;
+}
+
+/* Sleeps a random 5..50 ms times the attempt before a retry. */
+static void
+backoff(int attempt)
+{
+	struct timespec ts;
+	long ms;
+
+	ms = (5 + random() % 45) * attempt;
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+/* Runs fn in a transaction, retrying serialization failures. */
+int
+pv_db_tx(struct pv_ctx *ctx,
+    int (*fn)(struct pv_ctx *ctx, void *arg, struct pv_err *err), void *arg,
+    struct pv_err *err)
+{
+	int attempt, rc;
+
+	for (attempt = 1;; attempt++) {
+		if (pv_db_begin(ctx, err) == -1)
+			return -1;
+		rc = fn(ctx, arg, err);
+		if (pv_db_end(ctx, rc == 0, err) == 0)
+			return 0;
+		if (!ctx->db->retryable || attempt == TX_TRIES)
+			return -1;
+		pv_err_clear(err);
+		backoff(attempt);
+	}
+}
+
+/* Runs a multi-statement script (migrations). */
+int
+pv_db_script(struct pv_ctx *ctx, const char *sql, struct pv_err *err)
+{
+	struct pv_db *db = ctx->db;
+	PGresult *r;
+	int rc = 0;
+
+	if (connect_db(db, ctx->now, err) == -1)
+		return -1;
+	if (!PQsendQuery(db->conn, sql)) {
+		fail(db, NULL, err);
+		return -1;
+	}
+	while ((r = PQgetResult(db->conn)) != NULL) {
+		if (rc == 0 && !ok(r)) {
+			fail(db, r, err);
+			rc = -1;
+		}
+		PQclear(r);
+	}
+	return rc;
+}
+
+/* SELECT 1. */
+int
+pv_db_ping(struct pv_ctx *ctx, struct pv_err *err)
+{
+	return pv_db_exec(ctx, PV_SQL("SELECT 1"), 0, NULL, NULL, err);
+}
+
+/* Text value at (r, c), or NULL for SQL NULL. */
+const char *
+pv_db_get(const PGresult *res, int r, int c)
+{
+	if (PQgetisnull(res, r, c))
+		return NULL;
+	return PQgetvalue(res, r, c);
+}

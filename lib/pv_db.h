@@ -1,0 +1,92 @@
+#ifndef PV_DB_H
+#define PV_DB_H
+
+#include <libpq-fe.h>
+
+#include "pv_err.h"
+#include "pv_http.h"
+
+/*
+ * PostgreSQL.  The only module that talks to libpq's connection and
+ * query functions.  Each process keeps one persistent connection,
+ * opened on first use and reopened after the server restarts; every
+ * statement is prepared once per connection and then executed by name,
+ * so a request costs one round trip per statement and no parsing.
+ *
+ * SQL must be a string literal: PV_SQL(lit) expands to ("" lit ""), so
+ * a variable does not compile.  The literal's address identifies the
+ * prepared statement.  Parameters are $1..$n text values (NULL = SQL
+ * NULL); results are text.
+ *
+ * Failures: a lost or unreachable server is PV_E_UNAVAILABLE (503);
+ * unique violations (23505) are PV_E_CONFLICT; serialization failures
+ * and deadlocks are PV_E_DB with pv_db_retryable() true; disk full and
+ * other resource errors (class 53) are PV_E_UNAVAILABLE; anything else
+ * is PV_E_DB.  The SQLSTATE is kept for callers that need it.
+ */
+#define PV_SQL(lit) ("" lit "")
+
+struct pv_db; /* opaque */
+
+/*
+ * A connection handle for conninfo (URI or key=value; "" = libpq's
+ * defaults).  Does not connect yet.  app names us in pg_stat_activity.
+ * Returns NULL if malloc fails.
+ */
+struct pv_db *pv_db_new(const char *conninfo, const char *app);
+void pv_db_free(struct pv_db *db);
+
+/*
+ * Runs the prepared form of sql with n text params.  On success *res is
+ * the result, owned by ctx->arena (may be NULL if res is NULL).  Rows:
+ * PQntuples(*res).  A connection lost outside a transaction is reopened
+ * and the statement retried once.
+ */
+int pv_db_exec(struct pv_ctx *ctx, const char *sql, int n,
+    const char *const *params, PGresult **res, struct pv_err *err);
+
+/* Like pv_db_exec() but fails with PV_E_NOTFOUND unless one row came back. */
+int pv_db_exec_one(struct pv_ctx *ctx, const char *sql, int n,
+    const char *const *params, PGresult **res, struct pv_err *err);
+
+/* BEGIN.  Transactions do not nest. */
+int pv_db_begin(struct pv_ctx *ctx, struct pv_err *err);
+
+/*
+ * COMMIT if commit is non-zero and no error is recorded in err, else
+ * ROLLBACK.  Returns -1 if the COMMIT itself failed (and records it).
+ */
+int pv_db_end(struct pv_ctx *ctx, int commit, struct pv_err *err);
+
+/*
+ * Runs fn(ctx, arg, err) inside a transaction, committing if it returns
+ * 0.  Serialization failures and deadlocks roll back and run fn again
+ * (a few times, with jittered backoff); fn must therefore only change
+ * state through the database.  Returns fn's result or -1.
+ */
+int pv_db_tx(struct pv_ctx *ctx,
+    int (*fn)(struct pv_ctx *ctx, void *arg, struct pv_err *err), void *arg,
+    struct pv_err *err);
+
+/* Non-zero while a transaction is open. */
+int pv_db_in_tx(const struct pv_db *db);
+
+/* Non-zero if the last failure was a serialization failure or deadlock. */
+int pv_db_retryable(const struct pv_db *db);
+
+/* SQLSTATE of the last failure, or "". */
+const char *pv_db_sqlstate(const struct pv_db *db);
+
+/*
+ * Runs a script of several statements (a migration) with the simple
+ * query protocol.  Only pivotactl uses it; never with client input.
+ */
+int pv_db_script(struct pv_ctx *ctx, const char *sql, struct pv_err *err);
+
+/* Checks the server answers (SELECT 1). */
+int pv_db_ping(struct pv_ctx *ctx, struct pv_err *err);
+
+/* Value of row r, column c (arena lifetime), or NULL for SQL NULL. */
+const char *pv_db_get(const PGresult *res, int r, int c);
+
+#endif /* PV_DB_H */
