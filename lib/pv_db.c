@@ -305,7 +305,8 @@ pv_db_end(struct pv_ctx *ctx, int commit, struct pv_err *err)
 {
 	struct pv_err ignored = { 0 };
 	struct pv_db *db = ctx->db;
-	int rc;
+	char state[sizeof(db->sqlstate)];
+	int rc, retryable;
 
 	if (!db->in_tx)
 		return commit && err->code == PV_OK ? 0 : -1;
@@ -314,10 +315,17 @@ pv_db_end(struct pv_ctx *ctx, int commit, struct pv_err *err)
 		db->in_tx = 0;
 		return rc;
 	}
-	/* Keep the first error; a failed ROLLBACK closes the session. */
+	/*
+	 * Keep the first error and what it said about retrying; a failed
+	 * ROLLBACK closes the session.
+	 */
+	retryable = db->retryable;
+	memcpy(state, db->sqlstate, sizeof(state));
 	if (pv_db_exec(ctx, PV_SQL("ROLLBACK"), 0, NULL, NULL, &ignored) == -1)
 		disconnect(db);
 	db->in_tx = 0;
+	db->retryable = retryable;
+	memcpy(db->sqlstate, state, sizeof(state));
 	return -1;
 }
 

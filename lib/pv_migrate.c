@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "pv_db.h"
 #include "pv_migrate.h"
@@ -104,32 +105,37 @@ list_dir(struct pv_ctx *ctx, const char *dir, struct migration **out, size_t *n,
 	return 0;
 }
 
-/* Reads a whole file into arena memory, NUL-terminated. */
+/* Reads a whole file (at most MAX_FILE bytes) into the arena. */
 static char *
 slurp(struct pv_ctx *ctx, const char *path, struct pv_err *err)
 {
-	size_t len = 0, n;
-	char *buf;
+	struct stat st;
+	char *buf = NULL;
+	size_t len;
 	FILE *f;
 
-	if ((f = fopen(path, "rb")) == NULL) {
-		PV_ERR(err, PV_E_INVALID, NULL, "cannot open %s: %s", path,
+	if ((f = fopen(path, "rb")) == NULL || fstat(fileno(f), &st) == -1) {
+		PV_ERR(err, PV_E_INVALID, NULL, "cannot read %s: %s", path,
 		    strerror(errno));
-		return NULL;
+		goto out;
 	}
-	if ((buf = pv_arena_alloc(ctx->arena, MAX_FILE + 1, err)) == NULL) {
-		fclose(f);
-		return NULL;
+	if (st.st_size < 0 || (size_t)st.st_size > MAX_FILE) {
+		PV_ERR(err, PV_E_INVALID, NULL, "%s is too large", path);
+		goto out;
 	}
-	while ((n = fread(buf + len, 1, MAX_FILE + 1 - len, f)) > 0)
-		len += n;
-	fclose(f);
-	if (len > MAX_FILE || memchr(buf, '\0', len) != NULL) {
-		PV_ERR(err, PV_E_INVALID, NULL, "%s is too large or not text",
+	len = (size_t)st.st_size;
+	if ((buf = pv_arena_alloc(ctx->arena, len + 1, err)) == NULL)
+		goto out;
+	if (fread(buf, 1, len, f) != len || memchr(buf, '\0', len) != NULL) {
+		PV_ERR(err, PV_E_INVALID, NULL, "%s is unreadable or not text",
 		    path);
-		return NULL;
+		buf = NULL;
+		goto out;
 	}
 	buf[len] = '\0';
+out:
+	if (f != NULL)
+		fclose(f);
 	return buf;
 }
 

@@ -1,0 +1,352 @@
+/*
+ * Database tests of pv_db and pv_migrate against the throwaway
+ * PostgreSQL that tests/db/run.sh starts (PIVOTA_DATABASE_URL).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pv_config.h"
+#include "pv_db.h"
+#include "pv_migrate.h"
+#include "pv_test.h"
+
+static struct pv_config cfg;
+static struct pv_ctx ctx;
+static struct pv_ctx other; /* a second session, for the killer */
+
+static const char *
+url(void)
+{
+	const char *u = getenv("PIVOTA_DATABASE_URL");
+
+	ck_assert_msg(u != NULL, "PIVOTA_DATABASE_URL is not set");
+	return u;
+}
+
+static void
+open_ctx(struct pv_ctx *c, const char *conninfo)
+{
+	memset(c, 0, sizeof(*c));
+	c->cfg = &cfg;
+	c->arena = pv_arena_new(0);
+	c->db = pv_db_new(conninfo, "db_tests");
+	c->now = time(NULL);
+}
+
+static void
+close_ctx(struct pv_ctx *c)
+{
+	pv_arena_reset(c->arena);
+	pv_db_free(c->db);
+	pv_arena_free(c->arena);
+}
+
+static void
+setup(void)
+{
+	memset(&cfg, 0, sizeof(cfg));
+	open_ctx(&ctx, url());
+	open_ctx(&other, url());
+}
+
+static void
+teardown(void)
+{
+	close_ctx(&ctx);
+	close_ctx(&other);
+}
+
+START_TEST(test_db_exec_params_and_results)
+{
+	struct pv_err err = { 0 };
+	const char *p[2] = { "40", NULL };
+	PGresult *res;
+
+	ck_assert_int_eq(pv_db_exec(&ctx,
+	                     PV_SQL("SELECT $1::int + 2, $2::text"), 2, p, &res,
+	                     &err),
+	    0);
+	ck_assert_int_eq(PQntuples(res), 1);
+	ck_assert_str_eq(pv_db_get(res, 0, 0), "42");
+	ck_assert_ptr_null(pv_db_get(res, 0, 1));
+}
+END_TEST
+
+START_TEST(test_db_exec_injection_is_data)
+{
+	struct pv_err err = { 0 };
+	const char *p[1] = { "x'); DROP TABLE schema_migrations; --" };
+	PGresult *res;
+
+	ck_assert_int_eq(pv_db_exec(&ctx, PV_SQL("SELECT length($1)"), 1, p,
+	                     &res, &err),
+	    0);
+	ck_assert_int_eq(pv_db_exec(&ctx,
+	                     PV_SQL("SELECT count(*) FROM schema_migrations"),
+	                     0, NULL, &res, &err),
+	    0);
+}
+END_TEST
+
+START_TEST(test_db_exec_unique_violation_is_conflict)
+{
+	struct pv_err err = { 0 };
+
+	ck_assert_int_eq(pv_db_begin(&ctx, &err), 0);
+	ck_assert_int_eq(pv_db_exec(&ctx,
+	                     PV_SQL("CREATE TEMP TABLE u (k int PRIMARY KEY)"),
+	                     0, NULL, NULL, &err),
+	    0);
+	ck_assert_int_eq(pv_db_exec(&ctx, PV_SQL("INSERT INTO u VALUES (1)"), 0,
+	                     NULL, NULL, &err),
+	    0);
+	ck_assert_int_eq(pv_db_exec(&ctx, PV_SQL("INSERT INTO u VALUES (1)"), 0,
+	                     NULL, NULL, &err),
+	    -1);
+	ck_assert_int_eq(err.code, PV_E_CONFLICT);
+	ck_assert_str_eq(pv_db_sqlstate(ctx.db), "23505");
+	ck_assert_int_eq(pv_db_end(&ctx, 0, &err), -1);
+	ck_assert(!pv_db_in_tx(ctx.db));
+}
+END_TEST
+
+START_TEST(test_db_exec_syntax_error_is_db)
+{
+	struct pv_err err = { 0 };
+
+	ck_assert_int_eq(pv_db_exec(&ctx, PV_SQL("SELEC 1"), 0, NULL, NULL,
+	                     &err),
+	    -1);
+	ck_assert_int_eq(err.code, PV_E_DB);
+	ck_assert_str_eq(pv_db_sqlstate(ctx.db), "42601");
+}
+END_TEST
+
+START_TEST(test_db_exec_one_requires_a_row)
+{
+	struct pv_err err = { 0 };
+	PGresult *res;
+
+	ck_assert_int_eq(pv_db_exec_one(&ctx, PV_SQL("SELECT 1 WHERE false"), 0,
+	                     NULL, &res, &err),
+	    -1);
+	ck_assert_int_eq(err.code, PV_E_NOTFOUND);
+}
+END_TEST
+
+/* The server killing our session between requests is invisible. */
+START_TEST(test_db_exec_reconnects_after_backend_killed)
+{
+	struct pv_err err = { 0 };
+	const char *p[1];
+	PGresult *res;
+
+	ck_assert_int_eq(pv_db_exec(&ctx, PV_SQL("SELECT pg_backend_pid()"), 0,
+	                     NULL, &res, &err),
+	    0);
+	p[0] = pv_db_get(res, 0, 0);
+	ck_assert_int_eq(pv_db_exec(&other,
+	                     PV_SQL("SELECT pg_terminate_backend($1::int)"), 1,
+	                     p, &res, &err),
+	    0);
+	usleep(50000);
+	ck_assert_int_eq(pv_db_exec(&ctx, PV_SQL("SELECT pg_backend_pid()"), 0,
+	                     NULL, &res, &err),
+	    0);
+	ck_assert_str_ne(pv_db_get(res, 0, 0), p[0]);
+}
+END_TEST
+
+/* Inside a transaction a lost session must fail, never silently retry. */
+START_TEST(test_db_exec_lost_in_tx_is_unavailable)
+{
+	struct pv_err err = { 0 };
+	const char *p[1];
+	PGresult *res;
+
+	ck_assert_int_eq(pv_db_begin(&ctx, &err), 0);
+	ck_assert_int_eq(pv_db_exec(&ctx, PV_SQL("SELECT pg_backend_pid()"), 0,
+	                     NULL, &res, &err),
+	    0);
+	p[0] = pv_db_get(res, 0, 0);
+	ck_assert_int_eq(pv_db_exec(&other,
+	                     PV_SQL("SELECT pg_terminate_backend($1::int)"), 1,
+	                     p, &res, &err),
+	    0);
+	usleep(50000);
+	ck_assert_int_eq(pv_db_exec(&ctx, PV_SQL("SELECT 1"), 0, NULL, &res,
+	                     &err),
+	    -1);
+	ck_assert_int_eq(err.code, PV_E_UNAVAILABLE);
+	ck_assert_int_eq(pv_db_end(&ctx, 0, &err), -1);
+	ck_assert(!pv_db_in_tx(ctx.db));
+	pv_err_clear(&err);
+	ck_assert_int_eq(pv_db_ping(&ctx, &err), 0);
+}
+END_TEST
+
+START_TEST(test_db_ping_unreachable_is_unavailable)
+{
+	struct pv_err err = { 0 };
+	struct pv_ctx c;
+
+	open_ctx(&c, "host=127.0.0.1 port=1 connect_timeout=1");
+	ck_assert_int_eq(pv_db_ping(&c, &err), -1);
+	ck_assert_int_eq(err.code, PV_E_UNAVAILABLE);
+	/* The second attempt within a second fails fast. */
+	pv_err_clear(&err);
+	ck_assert_int_eq(pv_db_ping(&c, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.msg, "retrying"));
+	close_ctx(&c);
+}
+END_TEST
+
+static int
+flaky(struct pv_ctx *c, void *arg, struct pv_err *err)
+{
+	int *calls = arg;
+
+	if (++*calls < 3)
+		return pv_db_exec(c,
+		    PV_SQL("DO $$ BEGIN RAISE EXCEPTION 'conflict' "
+		           "USING ERRCODE = 'serialization_failure'; END $$"),
+		    0, NULL, NULL, err);
+	return pv_db_exec(c, PV_SQL("SELECT 1"), 0, NULL, NULL, err);
+}
+
+START_TEST(test_db_tx_retries_serialization_failures)
+{
+	struct pv_err err = { 0 };
+	int calls = 0;
+
+	ck_assert_int_eq(pv_db_tx(&ctx, flaky, &calls, &err), 0);
+	ck_assert_int_eq(calls, 3);
+	ck_assert(!pv_db_in_tx(ctx.db));
+}
+END_TEST
+
+static int
+always_conflict(struct pv_ctx *c, void *arg, struct pv_err *err)
+{
+	(*(int *)arg)++;
+	return pv_db_exec(c,
+	    PV_SQL("DO $$ BEGIN RAISE EXCEPTION 'deadlock' "
+	           "USING ERRCODE = 'deadlock_detected'; END $$"),
+	    0, NULL, NULL, err);
+}
+
+START_TEST(test_db_tx_gives_up_after_five)
+{
+	struct pv_err err = { 0 };
+	int calls = 0;
+
+	ck_assert_int_eq(pv_db_tx(&ctx, always_conflict, &calls, &err), -1);
+	ck_assert_int_eq(calls, 5);
+	ck_assert_int_eq(err.code, PV_E_DB);
+}
+END_TEST
+
+static void
+write_file(const char *dir, const char *name, const char *text)
+{
+	char path[256];
+	FILE *f;
+
+	ck_assert_int_gt(snprintf(path, sizeof(path), "%s/%s", dir, name), 0);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* Migrations apply once, in order, atomically; edits are refused. */
+START_TEST(test_db_migrate_applies_once_and_refuses_edits)
+{
+	struct pv_err err = { 0 };
+	char dir[] = "/tmp/pv_mig_XXXXXX", *conninfo;
+	struct pv_ctx m;
+	PGresult *res;
+	int applied;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(pv_db_script(&ctx,
+	                     "DROP DATABASE IF EXISTS pv_migtest; "
+	                     "CREATE DATABASE pv_migtest",
+	                     &err),
+	    -1); /* two statements in one script run as one transaction */
+	pv_err_clear(&err);
+	ck_assert_int_eq(pv_db_script(&ctx,
+	                     "DROP DATABASE IF EXISTS pv_migtest", &err),
+	    0);
+	ck_assert_int_eq(pv_db_script(&ctx, "CREATE DATABASE pv_migtest", &err),
+	    0);
+	conninfo = pv_arena_printf(ctx.arena, &err, "%s%sdbname=pv_migtest",
+	    url(), strchr(url(), '?') != NULL ? "&" : "?");
+	open_ctx(&m, conninfo);
+
+	write_file(dir, "0001_a.sql", "CREATE TABLE a (x int);\n");
+	write_file(dir, "0002_b.sql", "INSERT INTO a VALUES (1), (2);\n");
+	write_file(dir, "README", "not a migration");
+	ck_assert_msg(pv_migrate_run(&m, dir, NULL, &applied, &err) == 0, "%s",
+	    err.msg);
+	ck_assert_int_eq(applied, 2);
+	ck_assert_int_eq(pv_migrate_run(&m, dir, NULL, &applied, &err), 0);
+	ck_assert_int_eq(applied, 0);
+
+	/* A failing migration leaves nothing behind. */
+	write_file(dir, "0003_c.sql",
+	    "INSERT INTO a VALUES (3);\nSELECT no_such_function();\n");
+	ck_assert_int_eq(pv_migrate_run(&m, dir, NULL, &applied, &err), -1);
+	pv_err_clear(&err);
+	ck_assert_int_eq(pv_db_exec(&m, PV_SQL("SELECT count(*) FROM a"), 0,
+	                     NULL, &res, &err),
+	    0);
+	ck_assert_str_eq(pv_db_get(res, 0, 0), "2");
+
+	/* Editing an applied migration stops the run. */
+	write_file(dir, "0003_c.sql", "INSERT INTO a VALUES (3);\n");
+	write_file(dir, "0001_a.sql", "CREATE TABLE a (x bigint);\n");
+	ck_assert_int_eq(pv_migrate_run(&m, dir, NULL, &applied, &err), -1);
+	ck_assert_int_eq(err.code, PV_E_INVALID);
+	ck_assert_ptr_nonnull(strstr(err.msg, "edited"));
+
+	/* A badly named file is refused. */
+	pv_err_clear(&err);
+	write_file(dir, "0001_a.sql", "CREATE TABLE a (x int);\n");
+	write_file(dir, "4_bad.sql", "SELECT 1;\n");
+	ck_assert_int_eq(pv_migrate_run(&m, dir, NULL, &applied, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.msg, "NNNN"));
+
+	close_ctx(&m);
+	pv_err_clear(&err);
+	ck_assert_int_eq(pv_db_script(&ctx, "DROP DATABASE pv_migtest", &err),
+	    0);
+	ck_assert_int_eq(system("rm -rf /tmp/pv_mig_*"), 0);
+}
+END_TEST
+
+Suite *
+db_suite(void)
+{
+	Suite *s = suite_create("db");
+	TCase *tc = tcase_create("exec");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_db_exec_params_and_results);
+	tcase_add_test(tc, test_db_exec_injection_is_data);
+	tcase_add_test(tc, test_db_exec_unique_violation_is_conflict);
+	tcase_add_test(tc, test_db_exec_syntax_error_is_db);
+	tcase_add_test(tc, test_db_exec_one_requires_a_row);
+	tcase_add_test(tc, test_db_exec_reconnects_after_backend_killed);
+	tcase_add_test(tc, test_db_exec_lost_in_tx_is_unavailable);
+	tcase_add_test(tc, test_db_ping_unreachable_is_unavailable);
+	tcase_add_test(tc, test_db_tx_retries_serialization_failures);
+	tcase_add_test(tc, test_db_tx_gives_up_after_five);
+	tcase_add_test(tc, test_db_migrate_applies_once_and_refuses_edits);
+	suite_add_tcase(s, tc);
+	return s;
+}
