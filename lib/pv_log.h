@@ -1,6 +1,8 @@
 #ifndef PV_LOG_H
 #define PV_LOG_H
 
+#include <stddef.h>
+
 #include "pv_err.h"
 
 /*
