@@ -591,8 +591,10 @@ outcome(struct pv_upstream *up, CURLcode cc, struct xfer *x,
  * req->retry_safe is set, and describes the last attempt in resp.
  * Borrows req; resp's strings are arena memory.  A call never takes
  * much longer than req's budget: attempts are cut short to fit it, and
- * a retry whose wait (backoff or Retry-After) would pass it is not
- * made.
+ * a retry is made only if, after its wait (backoff or Retry-After),
+ * the budget still leaves a full connect timeout (or attempt timeout,
+ * if shorter).  A Retry-After too long for the budget thus ends the
+ * call at once with that response, rather than retrying early.
  *
  * Returns 0 whenever an HTTP response arrived, whatever its status: the
  * caller maps 4xx and 5xx.  Returns -1 with PV_E_TIMEOUT when the last
@@ -615,7 +617,7 @@ pv_upstream_do(struct pv_upstream *up, struct pv_arena *a,
 	CURLU *u = NULL;
 	CURLcode cc;
 	int64_t start, left;
-	long delay;
+	long delay, minleft;
 	int loopback = 0, retry, rc = -1;
 
 	memset(resp, 0, sizeof(*resp));
@@ -631,6 +633,7 @@ pv_upstream_do(struct pv_upstream *up, struct pv_arena *a,
 	pv_buf_init(&x.body, a, o.maxresp + 1);
 	pv_buf_init(&x.hdrs, a, HDRS_MAX + 1);
 	x.maxresp = o.maxresp;
+	minleft = o.connect < o.timeout ? o.connect : o.timeout;
 	if (setup(up, req, &o, u, loopback, hl, &x, err) == -1)
 		goto out;
 	start = now_ms();
@@ -678,7 +681,8 @@ pv_upstream_do(struct pv_upstream *up, struct pv_arena *a,
 		delay = resp->retry_after_ms >= 0 ?
 		    resp->retry_after_ms :
 		    backoff(up, &o, resp->attempts);
-		if (now_ms() - start + delay >= o.budget)
+		/* A retry left less than a connect timeout is not worth it. */
+		if (now_ms() - start + delay + minleft > o.budget)
 			break;
 		up->sleep(up->sleeparg, delay);
 	}
