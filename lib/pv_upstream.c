@@ -494,8 +494,6 @@ setup(struct pv_upstream *up, const struct pv_upstream_req *req,
 	    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, up->errbuf) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, o->connect) !=
 	        CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
-	        (curl_off_t)o->maxresp) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_USERAGENT, USER_AGENT) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
@@ -503,6 +501,10 @@ setup(struct pv_upstream *up, const struct pv_upstream_req *req,
 	    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header) !=
 	        CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_HEADERDATA, x) != CURLE_OK;
+	/* Lets libcurl refuse early when Content-Length is over the cap. */
+	if (!bad && req->method != PV_UPSTREAM_HEAD)
+		bad = curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
+		          (curl_off_t)o->maxresp) != CURLE_OK;
 	/* A fake provider on loopback must not be reached via a proxy. */
 	if (!bad && loopback)
 		bad = curl_easy_setopt(c, CURLOPT_PROXY, "") != CURLE_OK;
@@ -656,7 +658,9 @@ pv_upstream_do(struct pv_upstream *up, struct pv_arena *a,
 		resp->attempts++;
 		cc = curl_easy_perform(up->curl);
 		if (x.err.code != PV_OK) {
-			*err = x.err; /* our own refusal: never retried */
+			/* Our own refusal (cap, memory): never retried. */
+			if (err->code == PV_OK)
+				*err = x.err;
 			goto out;
 		}
 		if (cc == CURLE_FILESIZE_EXCEEDED) {
