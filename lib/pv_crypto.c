@@ -843,7 +843,7 @@ check_pw(const char *pw, size_t pwlen, struct pv_err *err)
 /*
  * Hashes a password with scrypt at N = 2^ln, r = 8, p = 1 and a fresh
  * 16-byte salt.  ln below PV_CRYPTO_SCRYPT_LN is for tests, which cannot
- * spend 90 ms per hash.  Returns 0 and *out, a string such as
+ * spend 100 ms per hash.  Returns 0 and *out, a string such as
  * "$scrypt$ln=15,r=8,p=1$<salt>$<hash>" (arena memory), or -1 with
  * PV_E_INVALID (password too long or with a NUL), PV_E_INTERNAL (bad
  * ln, OpenSSL), PV_E_NOMEM or PV_E_TOOBIG.
