@@ -9,6 +9,7 @@
 #include "pv_db.h"
 #include "pv_http.h"
 #include "pv_log.h"
+#include "pv_upstream.h"
 
 /* Opens the context; see pv_http.h. */
 int
@@ -25,7 +26,8 @@ pv_ctx_open(struct pv_ctx *ctx, const char *prog, struct pv_config *cfg,
 	ctx->now = time(NULL);
 	ctx->arena = pv_arena_new(PV_ARENA_CAP);
 	ctx->db = pv_db_new(cfg->database_url, prog);
-	if (ctx->arena == NULL || ctx->db == NULL) {
+	ctx->up = pv_upstream_new();
+	if (ctx->arena == NULL || ctx->db == NULL || ctx->up == NULL) {
 		PV_ERR(err, PV_E_NOMEM, NULL, "out of memory at start-up");
 		pv_ctx_close(ctx, cfg);
 		return -1;
@@ -37,6 +39,7 @@ pv_ctx_open(struct pv_ctx *ctx, const char *prog, struct pv_config *cfg,
 void
 pv_ctx_close(struct pv_ctx *ctx, struct pv_config *cfg)
 {
+	pv_upstream_free(ctx->up);
 	pv_db_free(ctx->db);
 	pv_arena_free(ctx->arena);
 	pv_config_free(cfg);

@@ -14,6 +14,7 @@
 #include <libpq-fe.h>
 
 #include "pv_db.h"
+#include "pv_log.h"
 
 #define NSLOT       512 /* prepared statements per process, at most */
 #define TX_TRIES    5   /* attempts of a serializable transaction */
@@ -29,6 +30,7 @@ struct pv_db {
 	char *conninfo;    /* how to connect */
 	char *app;         /* application_name */
 	int in_tx;         /* BEGIN sent, COMMIT/ROLLBACK not yet */
+	int pending; /* a pv_db_send() result is still unread */
 	int retryable;     /* last failure was 40001 or 40P01 */
 	char sqlstate[6];  /* SQLSTATE of the last failure */
 	time_t down_until; /* fail fast until then after a failed connect */
@@ -97,6 +99,7 @@ disconnect(struct pv_db *db)
 		PQfinish(db->conn);
 	db->conn = NULL;
 	db->in_tx = 0;
+	db->pending = 0;
 	forget_statements(db);
 }
 
@@ -196,30 +199,72 @@ clear_result(void *r)
 	PQclear(r);
 }
 
+/* Collects the result of an earlier pv_db_send(), logging a failure. */
+static void
+drain(struct pv_db *db)
+{
+	char msg[200];
+	PGresult *r;
+
+	if (!db->pending)
+		return;
+	db->pending = 0;
+	while ((r = PQgetResult(db->conn)) != NULL) {
+		if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+		    PQresultStatus(r) != PGRES_TUPLES_OK) {
+			oneline(msg, sizeof(msg), PQresultErrorMessage(r));
+			pv_log_msg(PV_LOG_WARN, "deferred statement failed: %s",
+			    msg);
+		}
+		PQclear(r);
+	}
+}
+
+/* Looks up or prepares sql; the statement name goes into name. */
+static int
+prepared(struct pv_db *db, const char *sql, int n, char *name, size_t size,
+    PGresult **fail_res)
+{
+	struct stmt *s;
+	PGresult *r;
+
+	*fail_res = NULL;
+	if ((s = slot_for(db, sql)) == NULL)
+		return 0; /* table full: run unprepared */
+	if (s->sql == NULL) {
+		s->id = db->nstmt + 1;
+		if (snprintf(name, size, "s%u", s->id) < 0)
+			return -1;
+		r = PQprepare(db->conn, name, sql, n, NULL);
+		if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
+			*fail_res = r;
+			return -1;
+		}
+		PQclear(r);
+		db->nstmt++;
+		s->sql = sql;
+		return 1;
+	}
+	return snprintf(name, size, "s%u", s->id) < 0 ? -1 : 1;
+}
+
 /* One attempt: prepare if needed, execute.  Returns the result or NULL. */
 static PGresult *
 run(struct pv_db *db, const char *sql, int n, const char *const *params)
 {
-	struct stmt *s;
-	PGresult *r;
+	PGresult *fail_res;
 	char name[16];
 
-	if ((s = slot_for(db, sql)) == NULL)
+	drain(db);
+	switch (prepared(db, sql, n, name, sizeof(name), &fail_res)) {
+	case 0:
 		return PQexecParams(db->conn, sql, n, NULL, params, NULL, NULL,
 		    0);
-	if (s->sql == NULL) {
-		s->id = ++db->nstmt;
-		if (snprintf(name, sizeof(name), "s%u", s->id) < 0)
-			return NULL;
-		r = PQprepare(db->conn, name, sql, n, NULL);
-		if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK)
-			return r;
-		PQclear(r);
-		s->sql = sql;
-	} else if (snprintf(name, sizeof(name), "s%u", s->id) < 0) {
-		return NULL;
+	case 1:
+		return PQexecPrepared(db->conn, name, n, params, NULL, NULL, 0);
+	default:
+		return fail_res;
 	}
-	return PQexecPrepared(db->conn, name, n, params, NULL, NULL, 0);
 }
 
 static int
@@ -268,6 +313,45 @@ pv_db_exec(struct pv_ctx *ctx, const char *sql, int n,
 	if (pv_arena_defer(ctx->arena, clear_result, r, err) == -1)
 		return -1;
 	*res = r;
+	return 0;
+}
+
+/* Sends without waiting; see pv_db.h. */
+int
+pv_db_send(struct pv_ctx *ctx, const char *sql, int n,
+    const char *const *params, struct pv_err *err)
+{
+	struct pv_db *db = ctx->db;
+	PGresult *fail_res;
+	char name[16];
+	int sent;
+
+	if (db->in_tx) {
+		PV_ERR(err, PV_E_INTERNAL, NULL, "pv_db_send inside a transaction");
+		return -1;
+	}
+	if (connect_db(db, ctx->now, err) == -1)
+		return -1;
+	drain(db);
+	switch (prepared(db, sql, n, name, sizeof(name), &fail_res)) {
+	case 0:
+		sent = PQsendQueryParams(db->conn, sql, n, NULL, params, NULL,
+		    NULL, 0);
+		break;
+	case 1:
+		sent = PQsendQueryPrepared(db->conn, name, n, params, NULL, NULL,
+		    0);
+		break;
+	default:
+		fail(db, fail_res, err);
+		PQclear(fail_res);
+		return -1;
+	}
+	if (!sent) {
+		fail(db, NULL, err);
+		return -1;
+	}
+	db->pending = 1;
 	return 0;
 }
 
@@ -374,6 +458,7 @@ pv_db_script(struct pv_ctx *ctx, const char *sql, struct pv_err *err)
 
 	if (connect_db(db, ctx->now, err) == -1)
 		return -1;
+	drain(db);
 	if (!PQsendQuery(db->conn, sql)) {
 		fail(db, NULL, err);
 		return -1;

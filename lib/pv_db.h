@@ -45,6 +45,14 @@ void pv_db_free(struct pv_db *db);
 int pv_db_exec(struct pv_ctx *ctx, const char *sql, int n,
     const char *const *params, PGresult **res, struct pv_err *err);
 
+/*
+ * Sends a statement without waiting for its result, for writes nobody
+ * waits on (usage events).  The result is collected, and a failure
+ * logged, before the connection's next use.  Not inside a transaction.
+ */
+int pv_db_send(struct pv_ctx *ctx, const char *sql, int n,
+    const char *const *params, struct pv_err *err);
+
 /* Like pv_db_exec() but fails with PV_E_NOTFOUND unless one row came back. */
 int pv_db_exec_one(struct pv_ctx *ctx, const char *sql, int n,
     const char *const *params, PGresult **res, struct pv_err *err);

@@ -14,10 +14,12 @@
 #include <fcgiapp.h>
 #include <openssl/rand.h>
 
+#include "pv_agent.h"
 #include "pv_buf.h"
 #include "pv_config.h"
 #include "pv_db.h"
 #include "pv_fcgi.h"
+#include "pv_idem.h"
 #include "pv_log.h"
 
 #define URI_MAX     8192u
@@ -288,10 +290,14 @@ pv_fcgi_serve(struct pv_ctx *ctx, pv_handler fn, const struct pv_fcgi_io *io)
 	struct pv_err err = { 0 };
 	struct pv_resp resp;
 	struct pv_req req;
+	double ms;
 	int rc;
 
 	memset(&req, 0, sizeof(req));
 	memset(&resp, 0, sizeof(resp));
+	ctx->agent = NULL;
+	ctx->idem = NULL;
+	memset(&ctx->usage, 0, sizeof(ctx->usage));
 	clock_gettime(CLOCK_MONOTONIC, &ctx->started);
 	ctx->now = time(NULL);
 	request_id(ctx, io->envp);
@@ -313,9 +319,12 @@ pv_fcgi_serve(struct pv_ctx *ctx, pv_handler fn, const struct pv_fcgi_io *io)
 		    req.path != NULL ? req.path : "?");
 		(void)pv_db_end(ctx, 0, &e2);
 	}
+	pv_idem_finish(ctx, &resp);
 	rc = write_response(ctx, &req, &resp, io);
+	ms = elapsed_ms(&ctx->started);
+	pv_agent_record(ctx, req.method_name, resp.status, (long)(ms * 1000));
 	pv_log_request(ctx->request_id, req.method_name, req.path, resp.status,
-	    elapsed_ms(&ctx->started), &err);
+	    ms, &err);
 	pv_arena_reset(ctx->arena);
 	return rc;
 }

@@ -9,7 +9,9 @@
 
 #include <json-c/json.h>
 
+#include "pv_agent.h"
 #include "pv_http.h"
+#include "pv_idem.h"
 
 struct method_name {
 	const char *name;      /* REQUEST_METHOD */
@@ -267,6 +269,28 @@ split_route(struct pv_ctx *ctx, struct pv_req *req, struct pv_err *err)
 	return 0;
 }
 
+/* Runs a route's preconditions, then its handler. */
+static int
+run_route(struct pv_ctx *ctx, const struct pv_route *r,
+    const struct pv_req *req, struct pv_resp *resp, struct pv_err *err)
+{
+	int rc;
+
+	if (r->flags & (PV_ROUTE_AGENT | PV_ROUTE_IDEMPOTENT)) {
+		if ((ctx->usage.endpoint = pv_arena_printf(ctx->arena, err,
+		         "%s %s", req->method == PV_HEAD ? "GET" :
+							req->method_name,
+		         r->pattern)) == NULL ||
+		    pv_agent_authenticate(ctx, req, resp, err) == -1)
+			return -1;
+	}
+	if (r->flags & PV_ROUTE_IDEMPOTENT) {
+		if ((rc = pv_idem_begin(ctx, req, resp, err)) != 0)
+			return rc == 1 ? 0 : -1;
+	}
+	return r->fn(ctx, req, resp, err);
+}
+
 /* Routes req through the table; see pv_http.h. */
 int
 pv_route_dispatch(struct pv_ctx *ctx, const struct pv_route *routes,
@@ -288,7 +312,7 @@ pv_route_dispatch(struct pv_ctx *ctx, const struct pv_route *routes,
 			continue;
 		if (split_route(ctx, req, err) == -1)
 			return -1;
-		return routes[i].fn(ctx, req, resp, err);
+		return run_route(ctx, &routes[i], req, resp, err);
 	}
 	req->nroute = 0;
 	if (allowed == 0) {

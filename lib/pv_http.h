@@ -69,17 +69,38 @@ struct pv_resp {
 };
 
 /*
+ * What a request did, for usage analytics: handlers that create or
+ * touch an order fill in the money fields.
+ */
+struct pv_usage {
+	const char *endpoint;    /* route, e.g. "GET /agent/v1/orders/:id" */
+	const char *merchant_id; /* merchant's internal id, or NULL */
+	const char *order_id;    /* public order id, or NULL */
+	long long gmv_minor;     /* order value in minor units, or 0 */
+	const char *currency;    /* ISO 4217 of gmv_minor, or NULL */
+};
+
+struct pv_agent;
+struct pv_idem;
+struct pv_upstream;
+
+/*
  * Per-process state handed to every handler.  Handlers may use the
  * arena, the database and the configuration; nothing else is global.
+ * The last group is per-request state reset before each request.
  */
 struct pv_ctx {
 	struct pv_arena *arena;      /* per-request memory */
 	const struct pv_config *cfg; /* read-only configuration */
 	struct pv_db *db;            /* persistent PostgreSQL connection */
+	struct pv_upstream *up;      /* outbound HTTP client (keep-alive) */
 	const char *prog;            /* program name, for logs */
 	char request_id[48];         /* X-Request-Id of this request */
 	struct timespec started;     /* monotonic start of this request */
 	time_t now;                  /* wall clock at the start */
+	struct pv_agent *agent;      /* authenticated agent, or NULL */
+	struct pv_idem *idem;        /* Idempotency-Key being served, or NULL */
+	struct pv_usage usage;       /* recorded after the response */
 };
 
 /*
@@ -100,6 +121,11 @@ typedef int (*pv_handler)(struct pv_ctx *ctx, const struct pv_req *req,
  * (captured into req->route in order), the handler, and flags naming
  * the preconditions run before it.
  */
+enum pv_route_flag {
+	PV_ROUTE_AGENT = 1 << 0,      /* authenticate, rate limit, record */
+	PV_ROUTE_IDEMPOTENT = 1 << 1, /* honour Idempotency-Key (POST) */
+};
+
 struct pv_route {
 	unsigned methods;    /* enum pv_method bits */
 	const char *pattern; /* e.g. "/agent/v1/orders/:id" */
@@ -111,7 +137,10 @@ struct pv_route {
  * Finds the route for req and runs it.  No matching path is 404; a
  * matching path without the method is 405 with an Allow header.  HEAD
  * is served by a GET route.  The handler sees a copy of req with
- * route[] filled.  Returns what the handler returned.
+ * route[] filled.  Preconditions named by the route's flags run first:
+ * PV_ROUTE_AGENT authenticates the agent and applies its limits (so no
+ * handler can forget to), PV_ROUTE_IDEMPOTENT replays or claims the
+ * request's Idempotency-Key.  Returns what the handler returned.
  */
 int pv_route_dispatch(struct pv_ctx *ctx, const struct pv_route *routes,
     size_t nroutes, const struct pv_req *req, struct pv_resp *resp,

@@ -1,0 +1,285 @@
+/*
+ * The agent prologue and usage recording.  The SQL is the design: read
+ * it first.  Both statements set synchronous_commit off for their own
+ * implicit transaction (set_config(..., true) lasts until the commit
+ * that ends the statement), so counters and usage rows never wait for
+ * a disk flush while orders and payments, in their own transactions,
+ * stay fully durable.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "pv_agent.h"
+#include "pv_crypto.h"
+#include "pv_db.h"
+#include "pv_log.h"
+
+/*
+ * One round trip: find the key's agent, and if it is active advance
+ * its minute window and day counters.  The day counter only counts
+ * requests the minute limit let through.  No row: unknown, revoked or
+ * expired key.  A row without counts: the agent is suspended.
+ */
+#define PROLOGUE_SQL \
+    PV_SQL( \
+    "WITH s AS (SELECT set_config('synchronous_commit', 'off', true))," \
+    " k AS (" \
+    "  SELECT a.id, a.public_id, a.name, a.status, a.per_minute_limit," \
+    "         a.daily_quota" \
+    "  FROM api_keys k JOIN agents a ON a.id = k.agent_id" \
+    "  WHERE k.key_hash = $1::bytea AND k.revoked_at IS NULL" \
+    "    AND (k.expires_at IS NULL OR k.expires_at > now()))," \
+    " r AS (" \
+    "  INSERT INTO agent_rate AS r" \
+    "   (agent_id, minute_start, minute_count, day_start, day_count)" \
+    "  SELECT id, date_trunc('minute', now()), 1," \
+    "         (now() AT TIME ZONE 'UTC')::date, 1" \
+    "  FROM k WHERE status = 'active'" \
+    "  ON CONFLICT (agent_id) DO UPDATE SET" \
+    "   minute_count = CASE WHEN r.minute_start = EXCLUDED.minute_start" \
+    "                  THEN r.minute_count + 1 ELSE 1 END," \
+    "   minute_start = EXCLUDED.minute_start," \
+    "   day_count = CASE WHEN r.day_start = EXCLUDED.day_start" \
+    "               THEN r.day_count ELSE 0 END +" \
+    "    CASE WHEN (CASE WHEN r.minute_start = EXCLUDED.minute_start" \
+    "               THEN r.minute_count + 1 ELSE 1 END)" \
+    "          <= (SELECT per_minute_limit FROM k) THEN 1 ELSE 0 END," \
+    "   day_start = EXCLUDED.day_start" \
+    "  RETURNING minute_count, day_count," \
+    "   extract(epoch FROM minute_start)::bigint + 60 AS minute_reset," \
+    "   extract(epoch FROM (day_start + 1)::timestamp" \
+    "           AT TIME ZONE 'UTC')::bigint AS day_reset)" \
+    " SELECT k.id, k.public_id, k.name, k.status, k.per_minute_limit," \
+    "  k.daily_quota, r.minute_count, r.day_count, r.minute_reset," \
+    "  r.day_reset," \
+    "  EXISTS (SELECT 1 FROM agent_merchants m WHERE m.agent_id = k.id)," \
+    "  s.set_config" \
+    " FROM k CROSS JOIN s LEFT JOIN r ON true")
+
+/*
+ * The usage event and its daily roll-up, in one statement.  Endpoints
+ * are route patterns, so ids never fragment the roll-up.
+ */
+#define USAGE_SQL \
+    PV_SQL( \
+    "WITH s AS (SELECT set_config('synchronous_commit', 'off', true))," \
+    " e AS (" \
+    "  INSERT INTO usage_events (agent_id, endpoint, method, status," \
+    "   latency_us, merchant_id, order_id, gmv_minor, currency," \
+    "   request_id)" \
+    "  SELECT $1::bigint, $2, $3, $4::int, $5::int, $6::bigint, $7," \
+    "   $8::bigint, $9, $10 FROM s" \
+    "  RETURNING agent_id, at, endpoint, status, latency_us)" \
+    " INSERT INTO usage_daily AS d" \
+    "  (agent_id, day, endpoint, requests, errors, latency_us)" \
+    " SELECT agent_id, (at AT TIME ZONE 'UTC')::date, endpoint, 1," \
+    "  (status >= 400)::int, latency_us FROM e" \
+    " ON CONFLICT (agent_id, day, endpoint) DO UPDATE SET" \
+    "  requests = d.requests + 1, errors = d.errors + EXCLUDED.errors," \
+    "  latency_us = d.latency_us + EXCLUDED.latency_us")
+
+/* The key from X-API-Key or "Authorization: Bearer", or NULL. */
+static const char *
+find_key(const struct pv_req *req)
+{
+	const char *k;
+
+	if ((k = pv_req_header(req, "x-api-key")) != NULL && *k != '\0')
+		return k;
+	if ((k = pv_req_header(req, "authorization")) != NULL &&
+	    strncasecmp(k, "Bearer ", 7) == 0) {
+		k += 7;
+		while (*k == ' ')
+			k++;
+		return k;
+	}
+	return NULL;
+}
+
+static int
+well_formed(const char *key)
+{
+	size_t plen = sizeof(PV_AGENT_KEY_PREFIX) - 1;
+
+	return strlen(key) == PV_AGENT_KEY_LEN &&
+	    strncmp(key, PV_AGENT_KEY_PREFIX, plen) == 0 &&
+	    strspn(key + plen, "0123456789abcdef") == PV_AGENT_KEY_LEN - plen;
+}
+
+/* The bytea text form of the key's SHA-256. */
+int
+pv_agent_key_hash(struct pv_ctx *ctx, const char *key, const char **out,
+    struct pv_err *err)
+{
+	unsigned char h[PV_CRYPTO_SHA256_LEN];
+	const char *hex;
+
+	if (pv_crypto_sha256(key, strlen(key), h, err) == -1 ||
+	    pv_crypto_hex_encode(ctx->arena, h, sizeof(h), &hex, err) == -1)
+		return -1;
+	return (*out = pv_arena_printf(ctx->arena, err, "\\x%s", hex)) ==
+	        NULL ?
+	    -1 :
+	    0;
+}
+
+static int
+header_num(struct pv_ctx *ctx, struct pv_resp *resp, const char *name,
+    long long v, struct pv_err *err)
+{
+	const char *s;
+
+	if ((s = pv_arena_printf(ctx->arena, err, "%lld", v)) == NULL)
+		return -1;
+	return pv_resp_header(resp, name, s, err);
+}
+
+static long
+remaining(long limit, long used)
+{
+	return used >= limit ? 0 : limit - used;
+}
+
+static long long
+num(const PGresult *res, int col)
+{
+	return strtoll(PQgetvalue(res, 0, col), NULL, 10);
+}
+
+/* Authenticates and rate limits; see pv_agent.h. */
+int
+pv_agent_authenticate(struct pv_ctx *ctx, const struct pv_req *req,
+    struct pv_resp *resp, struct pv_err *err)
+{
+	const char *key, *p[1];
+	struct pv_agent *a;
+	PGresult *res;
+	long long wait;
+
+	if ((key = find_key(req)) == NULL) {
+		PV_ERR(err, PV_E_AUTH, "X-API-Key",
+		    "No API key: send it in X-API-Key or Authorization: "
+		    "Bearer.");
+		pv_err_reason(err, "missing_api_key");
+		return -1;
+	}
+	if (!well_formed(key)) {
+		PV_ERR(err, PV_E_AUTH, "X-API-Key",
+		    "The API key is malformed: keys look like ak_live_ "
+		    "followed by 64 hexadecimal digits.");
+		pv_err_reason(err, "invalid_api_key");
+		return -1;
+	}
+	if (pv_agent_key_hash(ctx, key, &p[0], err) == -1 ||
+	    pv_db_exec(ctx, PROLOGUE_SQL, 1, p, &res, err) == -1)
+		return -1;
+	if (PQntuples(res) != 1) {
+		PV_ERR(err, PV_E_AUTH, "X-API-Key",
+		    "The API key is unknown, revoked or expired.");
+		pv_err_reason(err, "invalid_api_key");
+		return -1;
+	}
+	if (strcmp(PQgetvalue(res, 0, 3), "active") != 0 ||
+	    PQgetisnull(res, 0, 6)) {
+		PV_ERR(err, PV_E_FORBIDDEN, NULL,
+		    "This agent is suspended; contact the operator.");
+		pv_err_reason(err, "agent_suspended");
+		return -1;
+	}
+	if ((a = pv_arena_calloc(ctx->arena, 1, sizeof(*a), err)) == NULL)
+		return -1;
+	a->id = PQgetvalue(res, 0, 0);
+	a->public_id = PQgetvalue(res, 0, 1);
+	a->name = PQgetvalue(res, 0, 2);
+	a->per_minute = (long)num(res, 4);
+	a->daily = (long)num(res, 5);
+	a->minute_count = (long)num(res, 6);
+	a->day_count = (long)num(res, 7);
+	a->minute_reset = num(res, 8);
+	a->day_reset = num(res, 9);
+	a->restricted = strcmp(PQgetvalue(res, 0, 10), "t") == 0;
+	ctx->agent = a;
+	if (header_num(ctx, resp, "X-RateLimit-Limit", a->per_minute, err) ||
+	    header_num(ctx, resp, "X-RateLimit-Remaining",
+	        remaining(a->per_minute, a->minute_count), err) ||
+	    header_num(ctx, resp, "X-RateLimit-Reset", a->minute_reset, err) ||
+	    header_num(ctx, resp, "X-Quota-Limit", a->daily, err) ||
+	    header_num(ctx, resp, "X-Quota-Remaining",
+	        remaining(a->daily, a->day_count), err) ||
+	    header_num(ctx, resp, "X-Quota-Reset", a->day_reset, err))
+		return -1;
+	if (a->minute_count > a->per_minute) {
+		wait = a->minute_reset - (long long)ctx->now;
+		PV_ERR(err, PV_E_RATELIMIT, NULL,
+		    "Rate limit of %ld requests per minute exceeded; retry "
+		    "after %lld seconds.",
+		    a->per_minute, wait > 0 ? wait : 1);
+		pv_err_reason(err, "rate_limit_exceeded");
+		err->retry_after = wait > 0 ? (int)wait : 1;
+		return -1;
+	}
+	if (a->day_count > a->daily) {
+		wait = a->day_reset - (long long)ctx->now;
+		PV_ERR(err, PV_E_RATELIMIT, NULL,
+		    "Daily quota of %ld requests used up; it resets at "
+		    "00:00 UTC.",
+		    a->daily);
+		pv_err_reason(err, "daily_quota_exceeded");
+		err->retry_after = wait > 0 ? (int)wait : 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* Sends the usage row; see pv_agent.h. */
+void
+pv_agent_record(struct pv_ctx *ctx, const char *method, int status,
+    long latency_us)
+{
+	struct pv_err err = { 0 };
+	char st[16], lat[24], gmv[24];
+	const char *p[10];
+
+	if (ctx->agent == NULL)
+		return;
+	if (snprintf(st, sizeof(st), "%d", status) < 0 ||
+	    snprintf(lat, sizeof(lat), "%ld", latency_us) < 0 ||
+	    snprintf(gmv, sizeof(gmv), "%lld", ctx->usage.gmv_minor) < 0)
+		return;
+	p[0] = ctx->agent->id;
+	p[1] = ctx->usage.endpoint != NULL ? ctx->usage.endpoint : "?";
+	p[2] = method;
+	p[3] = st;
+	p[4] = lat;
+	p[5] = ctx->usage.merchant_id;
+	p[6] = ctx->usage.order_id;
+	p[7] = ctx->usage.currency != NULL ? gmv : NULL;
+	p[8] = ctx->usage.currency;
+	p[9] = ctx->request_id;
+	if (pv_db_send(ctx, USAGE_SQL, 10, p, &err) == -1)
+		pv_log_msg(PV_LOG_WARN, "%s usage not recorded: %s",
+		    ctx->request_id, err.msg);
+}
+
+/* Creates and stores a key; see pv_agent.h. */
+int
+pv_agent_key_create(struct pv_ctx *ctx, const char *agent_id,
+    const char **key, const char **prefix, struct pv_err *err)
+{
+	const char *p[3];
+
+	if (pv_crypto_token(ctx->arena, PV_AGENT_KEY_PREFIX, 32, key, err) ==
+	        -1 ||
+	    pv_agent_key_hash(ctx, *key, &p[1], err) == -1 ||
+	    (*prefix = pv_arena_strndup(ctx->arena, *key,
+	         sizeof(PV_AGENT_KEY_PREFIX) - 1 + 6, err)) == NULL)
+		return -1;
+	p[0] = agent_id;
+	p[2] = *prefix;
+	return pv_db_exec(ctx,
+	    PV_SQL("INSERT INTO api_keys (agent_id, key_hash, prefix)"
+	           " VALUES ($1::bigint, $2::bytea, $3)"),
+	    3, p, NULL, err);
+}

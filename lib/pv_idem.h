@@ -1,0 +1,41 @@
+#ifndef PV_IDEM_H
+#define PV_IDEM_H
+
+#include "pv_http.h"
+
+/*
+ * Idempotency keys for every POST (API.md §1), implemented once here
+ * and run by the router for routes flagged PV_ROUTE_IDEMPOTENT.  A key
+ * is scoped to agent + method + path and bound to a SHA-256 of the
+ * body.  The first request claims the key ("running"), its final
+ * status and body are stored ("done") unless it was a 5xx, and then:
+ *
+ *   same key, same body, done      -> the stored status and body again,
+ *                                     Idempotent-Replayed: true
+ *   same key, other body           -> 422 idempotency_conflict
+ *   same key, first still running  -> 409 idempotency_in_flight,
+ *                                     Retry-After: 1
+ *
+ * A claim left "running" by a crashed process is taken over after
+ * PV_IDEM_STALE_S seconds.  Keys are kept at least 24 hours.
+ */
+#define PV_IDEM_STALE_S 60
+#define PV_IDEM_KEY_MAX 255
+
+/*
+ * Looks at req's Idempotency-Key.  Returns 0 to run the handler (no
+ * key, or the key is now ours: ctx->idem is set), 1 if resp already
+ * holds the replayed response, or -1 with err (422, 409, 400 for a
+ * malformed key, database errors).  Needs ctx->agent.
+ */
+int pv_idem_begin(struct pv_ctx *ctx, const struct pv_req *req,
+    struct pv_resp *resp, struct pv_err *err);
+
+/*
+ * Stores the final response for ctx->idem (or releases the key after a
+ * 5xx, so a retry runs again).  Failures are logged: the response has
+ * been decided and is still sent.
+ */
+void pv_idem_finish(struct pv_ctx *ctx, const struct pv_resp *resp);
+
+#endif /* PV_IDEM_H */
