@@ -417,6 +417,27 @@ lex_init(struct lex *lx, const char *s, size_t len)
 }
 
 /*
+ * Appends sep and s[0..len) to the path at plen, cut to fit on a
+ * character boundary (snprintf() could split a UTF-8 sequence).
+ * Returns the new length.
+ */
+static size_t
+path_add(char *path, size_t plen, const char *sep, const char *s, size_t len)
+{
+	size_t room = PATH_MAX_LEN - 1 - plen, n = strlen(sep);
+
+	if (n > room)
+		n = room;
+	memcpy(path + plen, sep, n);
+	plen += n;
+	n = pv_valid_utf8_clip(s, len, room - n);
+	memcpy(path + plen, s, n);
+	plen += n;
+	path[plen] = '\0';
+	return plen;
+}
+
+/*
  * Pre-order walk comparing each object's member count in the tree with
  * the count in the text.  Returns 1 at the first difference (recorded
  * in w), 0 if there is none.  Recursion is bounded by the depth limit.
@@ -425,44 +446,40 @@ static int
 walk(struct walk *w, struct json_object *o, size_t plen)
 {
 	struct json_object *v;
-	size_t idx, i, n, cnt;
+	char idx[32];
+	size_t i, n;
 	int k;
 
+	w->path[plen] = '\0';
 	if (json_object_is_type(o, json_type_object)) {
-		idx = w->next++;
-		if (idx >= w->nobj ||
-		    (size_t)json_object_object_length(o) != w->counts[idx]) {
-			w->bad = idx;
+		i = w->next++;
+		if (i >= w->nobj ||
+		    (size_t)json_object_object_length(o) != w->counts[i]) {
+			w->bad = i;
 			w->badobj = o;
-			w->path[plen] = '\0';
 			return 1;
 		}
 		json_object_object_foreach (o, key, val) {
 			if (!json_object_is_type(val, json_type_object) &&
 			    !json_object_is_type(val, json_type_array))
 				continue;
-			k = snprintf(w->path + plen, sizeof(w->path) - plen,
-			    "%s%s", plen == 0 ? "" : ".", key);
-			n = k < 0 ? 0 : (size_t)k;
-			if (plen + n >= sizeof(w->path))
-				n = sizeof(w->path) - 1 - plen;
-			if (walk(w, val, plen + n) != 0)
+			if (walk(w, val,
+			        path_add(w->path, plen, plen == 0 ? "" : ".",
+			            key, strlen(key))) != 0)
 				return 1;
 		}
 		return 0;
 	}
-	cnt = json_object_array_length(o);
-	for (i = 0; i < cnt; i++) {
+	n = json_object_array_length(o);
+	for (i = 0; i < n; i++) {
 		v = json_object_array_get_idx(o, i);
 		if (!json_object_is_type(v, json_type_object) &&
 		    !json_object_is_type(v, json_type_array))
 			continue;
-		k = snprintf(w->path + plen, sizeof(w->path) - plen, "[%zu]",
-		    i);
-		n = k < 0 ? 0 : (size_t)k;
-		if (plen + n >= sizeof(w->path))
-			n = sizeof(w->path) - 1 - plen;
-		if (walk(w, v, plen + n) != 0)
+		k = snprintf(idx, sizeof(idx), "[%zu]", i);
+		if (walk(w, v,
+		        path_add(w->path, plen, "", idx,
+		            k < 0 ? 0 : (size_t)k)) != 0)
 			return 1;
 	}
 	return 0;
@@ -1111,8 +1128,14 @@ pv_json_only_keys(struct json_object *obj, const char *const *keys,
 int
 pv_json_err_prefix(struct pv_err *err, const char *fmt, ...)
 {
-	char pre[sizeof(err->field)], field[sizeof(err->field)];
-	char quoted[sizeof(err->field) + 2], msg[sizeof(err->msg)];
+	/*
+	 * Each piece is built in a buffer that cannot overflow and then cut
+	 * on a character boundary: snprintf() alone could split a UTF-8
+	 * sequence, and these strings end up in JSON replies.
+	 */
+	char pre[4 * sizeof(err->field)], field[4 * sizeof(err->field)];
+	char quoted[sizeof(err->field) + 2];
+	char msg[sizeof(err->msg) + 2 * sizeof(err->field) + 8];
 	const char *hit;
 	va_list ap;
 	size_t n;
@@ -1127,13 +1150,15 @@ pv_json_err_prefix(struct pv_err *err, const char *fmt, ...)
 	va_end(ap);
 	if (rc < 0)
 		return -1;
+	pre[pv_valid_utf8_clip(pre, strlen(pre), sizeof(err->field) - 1)] =
+	    '\0';
 	rc = snprintf(field, sizeof(field), "%s%s%s", pre,
 	    err->field[0] == '\0' || err->field[0] == '[' ? "" : ".",
 	    err->field);
 	if (rc < 0)
 		return -1;
-	n = pv_valid_utf8_clip(field, strlen(field), sizeof(field) - 1);
-	field[n] = '\0';
+	field[pv_valid_utf8_clip(field, strlen(field),
+	    sizeof(err->field) - 1)] = '\0';
 	if (err->field[0] == '\0') {
 		rc = snprintf(msg, sizeof(msg), "\"%s\" %s", field,
 		    err->msg + 6);
@@ -1148,9 +1173,9 @@ pv_json_err_prefix(struct pv_err *err, const char *fmt, ...)
 	}
 	if (rc < 0)
 		return -1;
-	n = pv_valid_utf8_clip(msg, strlen(msg), sizeof(msg) - 1);
-	msg[n] = '\0';
-	memcpy(err->msg, msg, n + 1);
+	n = pv_valid_utf8_clip(msg, strlen(msg), sizeof(err->msg) - 1);
+	memcpy(err->msg, msg, n);
+	err->msg[n] = '\0';
 	memcpy(err->field, field, strlen(field) + 1);
 	return -1;
 }

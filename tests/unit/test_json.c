@@ -854,6 +854,47 @@ START_TEST(test_json_err_prefix_leaves_others_alone)
 }
 END_TEST
 
+/* A key of 61 ASCII bytes and one 3-byte character: 64 bytes. */
+#define LONGKEY \
+	"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk\xe2" \
+	"\x82\xac"
+/* 56 ASCII bytes and a 3-byte character: "abcd." puts it at 61..63. */
+#define MIDKEY \
+	"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk\xe2\x82\xac"
+
+START_TEST(test_json_err_prefix_clips_on_char_boundary)
+{
+	struct json_object *o, *v;
+
+	o = OK("{\"" LONGKEY "\":1,\"" MIDKEY "\":2}");
+	ck_assert_int_eq(pv_json_obj(o, LONGKEY, &v, &err), -1);
+	ck_assert_uint_eq(strlen(err.field), 61);
+	pv_err_clear(&err);
+	ck_assert_int_eq(pv_json_obj(o, MIDKEY, &v, &err), -1);
+	ck_assert_uint_eq(strlen(err.field), 59);
+	pv_json_err_prefix(&err, "abcd");
+	ck_assert(pv_valid_utf8(err.field, strlen(err.field)));
+	ck_assert(pv_valid_utf8(err.msg, strlen(err.msg)));
+	ck_assert_uint_eq(strlen(err.field), 61);
+	ck_assert_int_eq(strncmp(err.field, "abcd.kkk", 8), 0);
+	ck_assert_int_eq(strncmp(err.msg, "\"abcd.kkk", 9), 0);
+	ck_assert_ptr_nonnull(strstr(err.msg, "kk\" must be an object"));
+	pv_err_clear(&err);
+	/* A long prefix made from client data is cut the same way. */
+	ck_assert_int_eq(pv_json_obj(o, LONGKEY, &v, &err), -1);
+	pv_json_err_prefix(&err, "%s", LONGKEY LONGKEY);
+	ck_assert(pv_valid_utf8(err.field, strlen(err.field)));
+	ck_assert(pv_valid_utf8(err.msg, strlen(err.msg)));
+	pv_err_clear(&err);
+	/* And a duplicate deep under long keys. */
+	BAD("{\"" LONGKEY "\":{\"" LONGKEY "\":[{\"x\":1,\"x\":2}]}}",
+	    "duplicate key \"x\"");
+	ck_assert_uint_le(strlen(err.field), sizeof(err.field) - 1);
+	ck_assert(pv_valid_utf8(err.field, strlen(err.field)));
+	ck_assert_uint_eq(strlen(err.field), 61);
+}
+END_TEST
+
 START_TEST(test_json_at_readers)
 {
 	struct json_object *o, *arr, *v;
@@ -1074,6 +1115,7 @@ json_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_json_err_prefix_names_nested_path);
 	tcase_add_test(tc, test_json_err_prefix_leaves_others_alone);
+	tcase_add_test(tc, test_json_err_prefix_clips_on_char_boundary);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("build");
