@@ -12,6 +12,7 @@
 
 #include "pv_account.h"
 #include "pv_agent.h"
+#include "pv_buf.h"
 #include "pv_config.h"
 #include "pv_crypto.h"
 #include "pv_db.h"
@@ -20,8 +21,8 @@
 #include "pv_valid.h"
 
 #define WEBHOOKS_MAX 20 /* endpoints per agent */
-#define XSTR(x)	     STR(x)
-#define STR(x)	     #x
+#define XSTR(x)      STR(x)
+#define STR(x)       #x
 
 /* The events an agent may subscribe to (API.md §4). */
 static const char *const event_names[] = {
@@ -60,8 +61,8 @@ reply(struct pv_ctx *ctx, struct pv_resp *resp, struct json_object *o,
  *      usage:{minute, today}, reset:{minute, daily}} (epoch seconds).
  */
 static int
-rate_limits(struct pv_ctx *ctx, const struct pv_req *req,
-    struct pv_resp *resp, struct pv_err *err)
+rate_limits(struct pv_ctx *ctx, const struct pv_req *req, struct pv_resp *resp,
+    struct pv_err *err)
 {
 	const struct pv_agent *a = ctx->agent;
 	struct json_object *o, *lim, *use, *rst;
@@ -87,8 +88,9 @@ rate_limits(struct pv_ctx *ctx, const struct pv_req *req,
 static long long
 num(const PGresult *res, int r, int c)
 {
-	return PQgetisnull(res, r, c) ? 0 :
-					strtoll(PQgetvalue(res, r, c), NULL, 10);
+	return PQgetisnull(res, r, c) ?
+	    0 :
+	    strtoll(PQgetvalue(res, r, c), NULL, 10);
 }
 
 /* Milliseconds with one decimal from a microsecond total and a count. */
@@ -243,8 +245,7 @@ analytics(struct pv_ctx *ctx, const struct pv_req *req, struct pv_resp *resp,
 
 /* The events[] of a registration, validated; all events when absent. */
 static int
-parse_events(struct pv_ctx *ctx, struct json_object *body,
-    struct pv_buf *lit, struct pv_err *err)
+parse_events(struct json_object *body, struct pv_buf *lit, struct pv_err *err)
 {
 	struct json_object *arr;
 	const char *ev;
@@ -264,7 +265,6 @@ parse_events(struct pv_ctx *ctx, struct json_object *body,
 		pv_buf_printf(lit, "%s\"%s\"", i > 0 ? "," : "", ev);
 	}
 	pv_buf_putc(lit, '}');
-	(void)ctx;
 	return 0;
 }
 
@@ -288,14 +288,14 @@ check_url(struct pv_ctx *ctx, const char *url, struct pv_err *err)
 
 /* A webhook row (WEBHOOK_COLS) as JSON. */
 static struct json_object *
-webhook_json(struct pv_ctx *ctx, const PGresult *res, int r,
-    struct pv_err *err)
+webhook_json(struct pv_ctx *ctx, const PGresult *res, int r, struct pv_err *err)
 {
 	struct json_object *w = pv_json_new_obj(ctx->arena, err);
 	struct json_object *ev = pv_json_new_arr(ctx->arena, err);
 	const char *s, *e;
 
-	for (s = PQgetvalue(res, r, 2); *s != '\0'; s = *e != '\0' ? e + 1 : e) {
+	for (s = PQgetvalue(res, r, 2); *s != '\0';
+	     s = *e != '\0' ? e + 1 : e) {
 		e = s + strcspn(s, ",");
 		pv_json_push_str(ev,
 		    pv_arena_strndup(ctx->arena, s, (size_t)(e - s), err), err);
@@ -327,14 +327,13 @@ webhook_create(struct pv_ctx *ctx, const struct pv_req *req,
 	if (pv_json_parse(ctx->arena, req->body, req->bodylen, &body, err) ||
 	    pv_json_only_keys(body, keys, err) ||
 	    pv_json_str(body, "url", 8, 2000, &url, err) ||
-	    check_url(ctx, url, err) ||
-	    parse_events(ctx, body, &lit, err) ||
+	    check_url(ctx, url, err) || parse_events(body, &lit, err) ||
 	    pv_buf_finish(&lit, &evlit, NULL, err) ||
 	    pv_config_require_master_key(ctx->cfg, err) ||
 	    pv_crypto_token(ctx->arena, "wh_", 8, &p[0], err) ||
 	    pv_crypto_token(ctx->arena, "whsec_", 32, &secret, err) ||
-	    pv_crypto_seal(ctx->arena, ctx->cfg->master_key, p[0],
-	        strlen(p[0]), secret, strlen(secret), &sealed, err))
+	    pv_crypto_seal(ctx->arena, ctx->cfg->master_key, p[0], strlen(p[0]),
+	        secret, strlen(secret), &sealed, err))
 		return -1;
 	p[1] = ctx->agent->id;
 	p[2] = url;
@@ -365,8 +364,8 @@ webhook_create(struct pv_ctx *ctx, const struct pv_req *req,
 
 /* GET /agent/v1/webhooks: 200 {status, webhooks:[...]}. */
 static int
-webhook_list(struct pv_ctx *ctx, const struct pv_req *req,
-    struct pv_resp *resp, struct pv_err *err)
+webhook_list(struct pv_ctx *ctx, const struct pv_req *req, struct pv_resp *resp,
+    struct pv_err *err)
 {
 	const char *p[1] = { ctx->agent->id };
 	struct json_object *o, *arr;
@@ -422,8 +421,7 @@ static const struct pv_route routes[] = {
 	{ PV_POST, "/agent/v1/webhooks", webhook_create,
 	    PV_ROUTE_AGENT | PV_ROUTE_IDEMPOTENT },
 	{ PV_GET, "/agent/v1/webhooks", webhook_list, PV_ROUTE_AGENT },
-	{ PV_DELETE, "/agent/v1/webhooks/:id", webhook_delete,
-	    PV_ROUTE_AGENT },
+	{ PV_DELETE, "/agent/v1/webhooks/:id", webhook_delete, PV_ROUTE_AGENT },
 };
 
 /* Routes the account program's requests; see pv_account.h. */
@@ -431,6 +429,6 @@ int
 pv_account_handle(struct pv_ctx *ctx, const struct pv_req *req,
     struct pv_resp *resp, struct pv_err *err)
 {
-	return pv_route_dispatch(ctx, routes, sizeof(routes) / sizeof(routes[0]),
-	    req, resp, err);
+	return pv_route_dispatch(ctx, routes,
+	    sizeof(routes) / sizeof(routes[0]), req, resp, err);
 }

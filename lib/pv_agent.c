@@ -23,62 +23,69 @@
  * expired key.  A row without counts: the agent is suspended.
  */
 #define PROLOGUE_SQL \
-    PV_SQL( \
-    "WITH s AS (SELECT set_config('synchronous_commit', 'off', true))," \
-    " k AS (" \
-    "  SELECT a.id, a.public_id, a.name, a.status, a.per_minute_limit," \
-    "         a.daily_quota" \
-    "  FROM api_keys k JOIN agents a ON a.id = k.agent_id" \
-    "  WHERE k.key_hash = $1::bytea AND k.revoked_at IS NULL" \
-    "    AND (k.expires_at IS NULL OR k.expires_at > now()))," \
-    " r AS (" \
-    "  INSERT INTO agent_rate AS r" \
-    "   (agent_id, minute_start, minute_count, day_start, day_count)" \
-    "  SELECT id, date_trunc('minute', now()), 1," \
-    "         (now() AT TIME ZONE 'UTC')::date, 1" \
-    "  FROM k WHERE status = 'active'" \
-    "  ON CONFLICT (agent_id) DO UPDATE SET" \
-    "   minute_count = CASE WHEN r.minute_start = EXCLUDED.minute_start" \
-    "                  THEN r.minute_count + 1 ELSE 1 END," \
-    "   minute_start = EXCLUDED.minute_start," \
-    "   day_count = CASE WHEN r.day_start = EXCLUDED.day_start" \
-    "               THEN r.day_count ELSE 0 END +" \
-    "    CASE WHEN (CASE WHEN r.minute_start = EXCLUDED.minute_start" \
-    "               THEN r.minute_count + 1 ELSE 1 END)" \
-    "          <= (SELECT per_minute_limit FROM k) THEN 1 ELSE 0 END," \
-    "   day_start = EXCLUDED.day_start" \
-    "  RETURNING minute_count, day_count," \
-    "   extract(epoch FROM minute_start)::bigint + 60 AS minute_reset," \
-    "   extract(epoch FROM (day_start + 1)::timestamp" \
-    "           AT TIME ZONE 'UTC')::bigint AS day_reset)" \
-    " SELECT k.id, k.public_id, k.name, k.status, k.per_minute_limit," \
-    "  k.daily_quota, r.minute_count, r.day_count, r.minute_reset," \
-    "  r.day_reset," \
-    "  EXISTS (SELECT 1 FROM agent_merchants m WHERE m.agent_id = k.id)," \
-    "  s.set_config" \
-    " FROM k CROSS JOIN s LEFT JOIN r ON true")
+	PV_SQL( \
+	    "WITH s AS (SELECT set_config('synchronous_commit', 'off', " \
+	    "true))," \
+	    " k AS (" \
+	    "  SELECT a.id, a.public_id, a.name, a.status, " \
+	    "a.per_minute_limit," \
+	    "         a.daily_quota" \
+	    "  FROM api_keys k JOIN agents a ON a.id = k.agent_id" \
+	    "  WHERE k.key_hash = $1::bytea AND k.revoked_at IS NULL" \
+	    "    AND (k.expires_at IS NULL OR k.expires_at > now()))," \
+	    " r AS (" \
+	    "  INSERT INTO agent_rate AS r" \
+	    "   (agent_id, minute_start, minute_count, day_start, day_count)" \
+	    "  SELECT id, date_trunc('minute', now()), 1," \
+	    "         (now() AT TIME ZONE 'UTC')::date, 1" \
+	    "  FROM k WHERE status = 'active'" \
+	    "  ON CONFLICT (agent_id) DO UPDATE SET" \
+	    "   minute_count = CASE WHEN r.minute_start = " \
+	    "EXCLUDED.minute_start" \
+	    "                  THEN r.minute_count + 1 ELSE 1 END," \
+	    "   minute_start = EXCLUDED.minute_start," \
+	    "   day_count = CASE WHEN r.day_start = EXCLUDED.day_start" \
+	    "               THEN r.day_count ELSE 0 END +" \
+	    "    CASE WHEN (CASE WHEN r.minute_start = EXCLUDED.minute_start" \
+	    "               THEN r.minute_count + 1 ELSE 1 END)" \
+	    "          <= (SELECT per_minute_limit FROM k) THEN 1 ELSE 0 END," \
+	    "   day_start = EXCLUDED.day_start" \
+	    "  RETURNING minute_count, day_count," \
+	    "   extract(epoch FROM minute_start)::bigint + 60 AS " \
+	    "minute_reset," \
+	    "   extract(epoch FROM (day_start + 1)::timestamp" \
+	    "           AT TIME ZONE 'UTC')::bigint AS day_reset)" \
+	    " SELECT k.id, k.public_id, k.name, k.status, k.per_minute_limit," \
+	    "  k.daily_quota, r.minute_count, r.day_count, r.minute_reset," \
+	    "  r.day_reset," \
+	    "  EXISTS (SELECT 1 FROM agent_merchants m WHERE m.agent_id = " \
+	    "k.id)," \
+	    "  s.set_config" \
+	    " FROM k CROSS JOIN s LEFT JOIN r ON true")
 
 /*
  * The usage event and its daily roll-up, in one statement.  Endpoints
  * are route patterns, so ids never fragment the roll-up.
  */
 #define USAGE_SQL \
-    PV_SQL( \
-    "WITH s AS (SELECT set_config('synchronous_commit', 'off', true))," \
-    " e AS (" \
-    "  INSERT INTO usage_events (agent_id, endpoint, method, status," \
-    "   latency_us, merchant_id, order_id, gmv_minor, currency," \
-    "   request_id)" \
-    "  SELECT $1::bigint, $2, $3, $4::int, $5::int, $6::bigint, $7," \
-    "   $8::bigint, $9, $10 FROM s" \
-    "  RETURNING agent_id, at, endpoint, status, latency_us)" \
-    " INSERT INTO usage_daily AS d" \
-    "  (agent_id, day, endpoint, requests, errors, latency_us)" \
-    " SELECT agent_id, (at AT TIME ZONE 'UTC')::date, endpoint, 1," \
-    "  (status >= 400)::int, latency_us FROM e" \
-    " ON CONFLICT (agent_id, day, endpoint) DO UPDATE SET" \
-    "  requests = d.requests + 1, errors = d.errors + EXCLUDED.errors," \
-    "  latency_us = d.latency_us + EXCLUDED.latency_us")
+	PV_SQL( \
+	    "WITH s AS (SELECT set_config('synchronous_commit', 'off', " \
+	    "true))," \
+	    " e AS (" \
+	    "  INSERT INTO usage_events (agent_id, endpoint, method, status," \
+	    "   latency_us, merchant_id, order_id, gmv_minor, currency," \
+	    "   request_id)" \
+	    "  SELECT $1::bigint, $2, $3, $4::int, $5::int, $6::bigint, $7," \
+	    "   $8::bigint, $9, $10 FROM s" \
+	    "  RETURNING agent_id, at, endpoint, status, latency_us)" \
+	    " INSERT INTO usage_daily AS d" \
+	    "  (agent_id, day, endpoint, requests, errors, latency_us)" \
+	    " SELECT agent_id, (at AT TIME ZONE 'UTC')::date, endpoint, 1," \
+	    "  (status >= 400)::int, latency_us FROM e" \
+	    " ON CONFLICT (agent_id, day, endpoint) DO UPDATE SET" \
+	    "  requests = d.requests + 1, errors = d.errors + " \
+	    "EXCLUDED.errors," \
+	    "  latency_us = d.latency_us + EXCLUDED.latency_us")
 
 /* The key from X-API-Key or "Authorization: Bearer", or NULL. */
 static const char *
@@ -119,8 +126,7 @@ pv_agent_key_hash(struct pv_ctx *ctx, const char *key, const char **out,
 	if (pv_crypto_sha256(key, strlen(key), h, err) == -1 ||
 	    pv_crypto_hex_encode(ctx->arena, h, sizeof(h), &hex, err) == -1)
 		return -1;
-	return (*out = pv_arena_printf(ctx->arena, err, "\\x%s", hex)) ==
-	        NULL ?
+	return (*out = pv_arena_printf(ctx->arena, err, "\\x%s", hex)) == NULL ?
 	    -1 :
 	    0;
 }
@@ -265,8 +271,8 @@ pv_agent_record(struct pv_ctx *ctx, const char *method, int status,
 
 /* Creates and stores a key; see pv_agent.h. */
 int
-pv_agent_key_create(struct pv_ctx *ctx, const char *agent_id,
-    const char **key, const char **prefix, struct pv_err *err)
+pv_agent_key_create(struct pv_ctx *ctx, const char *agent_id, const char **key,
+    const char **prefix, struct pv_err *err)
 {
 	const char *p[3];
 

@@ -30,9 +30,9 @@ struct cmd {
 
 /* One option of a command: --name VALUE, or a flag without value. */
 struct opt {
-	const char *name;  /* "--per-minute" */
-	int flag;          /* takes no value */
-	const char **val;  /* where the value (or "1" for a flag) goes */
+	const char *name; /* "--per-minute" */
+	int flag;         /* takes no value */
+	const char **val; /* where the value (or "1" for a flag) goes */
 };
 
 static int
@@ -93,8 +93,10 @@ number(const char *s, long min, long max, const char *name, long *out,
 		return 0;
 	v = strtol(s, &end, 10);
 	if (*s == '\0' || *end != '\0' || v < min || v > max) {
-		PV_ERR(err, PV_E_INVALID, name, "%s must be a number from %ld "
-		    "to %ld", name, min, max);
+		PV_ERR(err, PV_E_INVALID, name,
+		    "%s must be a number from %ld "
+		    "to %ld",
+		    name, min, max);
 		return -1;
 	}
 	*out = v;
@@ -187,8 +189,7 @@ print_table(struct json_object *arr)
 		puts("(none)");
 		return;
 	}
-	json_object_object_foreach(json_object_array_get_idx(arr, 0), k, v0)
-	{
+	json_object_object_foreach (json_object_array_get_idx(arr, 0), k, v0) {
 		(void)v0;
 		if (ncol < 32) {
 			cols[ncol] = k;
@@ -200,7 +201,7 @@ print_table(struct json_object *arr)
 		row = json_object_array_get_idx(arr, i);
 		for (c = 0; c < ncol; c++) {
 			s = json_object_object_get_ex(row, cols[c], &v) &&
-				v != NULL ?
+			        v != NULL ?
 			    json_object_get_string(v) :
 			    "-";
 			if (strlen(s) > width[c])
@@ -214,7 +215,7 @@ print_table(struct json_object *arr)
 		row = json_object_array_get_idx(arr, i);
 		for (c = 0; c < ncol; c++) {
 			s = json_object_object_get_ex(row, cols[c], &v) &&
-				v != NULL ?
+			        v != NULL ?
 			    json_object_get_string(v) :
 			    "-";
 			printf("%-*s%s", (int)width[c], s,
@@ -227,8 +228,7 @@ print_table(struct json_object *arr)
 static void
 print_human(struct json_object *o)
 {
-	json_object_object_foreach(o, k, v)
-	{
+	json_object_object_foreach (o, k, v) {
 		if (v != NULL && json_object_is_type(v, json_type_array)) {
 			printf("%s:\n", k);
 			print_table(v);
@@ -241,8 +241,8 @@ print_human(struct json_object *o)
 
 /* pivotactl migrate [--dir DIR]. */
 static int
-cmd_migrate(struct pv_ctx *ctx, int argc, char **argv,
-    struct json_object **out, struct pv_err *err)
+cmd_migrate(struct pv_ctx *ctx, int argc, char **argv, struct json_object **out,
+    struct pv_err *err)
 {
 	const char *dir = ctx->cfg->migrations_dir;
 	const struct opt opts[] = { { "--dir", 0, &dir }, { NULL, 0, NULL } };
@@ -258,8 +258,8 @@ cmd_migrate(struct pv_ctx *ctx, int argc, char **argv,
 
 /* pivotactl version. */
 static int
-cmd_version(struct pv_ctx *ctx, int argc, char **argv,
-    struct json_object **out, struct pv_err *err)
+cmd_version(struct pv_ctx *ctx, int argc, char **argv, struct json_object **out,
+    struct pv_err *err)
 {
 	(void)ctx;
 	if (parse(argc, argv, NULL, NULL, 0, 0, err) == -1 ||
@@ -388,12 +388,12 @@ set_merchants(struct pv_ctx *ctx, const char *agent_id, const char *list,
 }
 
 struct agent_new {
-	const char *name;     /* --name */
-	long per_minute;      /* --per-minute */
-	long daily;           /* --daily */
+	const char *name;      /* --name */
+	long per_minute;       /* --per-minute */
+	long daily;            /* --daily */
 	const char *merchants; /* --merchants, or NULL for all */
-	const char *key;      /* out: the new key */
-	const char *agent_id; /* out: public id */
+	const char *key;       /* out: the new key */
+	const char *agent_id;  /* out: public id */
 };
 
 static int
@@ -416,7 +416,8 @@ create_agent(struct pv_ctx *ctx, void *arg, struct pv_err *err)
 	               " daily_quota) VALUES ($1, $2, $3::int, $4::int)"
 	               " RETURNING id"),
 	        4, p, &res, err) == -1 ||
-	    set_merchants(ctx, PQgetvalue(res, 0, 0), a->merchants, err) == -1 ||
+	    set_merchants(ctx, PQgetvalue(res, 0, 0), a->merchants, err) ==
+	        -1 ||
 	    pv_agent_key_create(ctx, PQgetvalue(res, 0, 0), &a->key, &prefix,
 	        err) == -1)
 		return -1;
@@ -424,7 +425,8 @@ create_agent(struct pv_ctx *ctx, void *arg, struct pv_err *err)
 	return 0;
 }
 
-/* pivotactl agent create --name N [--per-minute N] [--daily N] [--merchants M,..] */
+/* pivotactl agent create --name N [--per-minute N] [--daily N] [--merchants
+ * M,..] */
 static int
 cmd_agent_create(struct pv_ctx *ctx, int argc, char **argv,
     struct json_object **out, struct pv_err *err)
@@ -489,18 +491,19 @@ cmd_agent_show(struct pv_ctx *ctx, int argc, char **argv,
 	    (*out = row_to_json(res, "agent", err)) == NULL)
 		return -1;
 	if (pv_db_exec(ctx,
-	        PV_SQL("SELECT k.prefix || '...' AS key,"
-	               " CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked'"
-	               "  WHEN k.expires_at IS NOT NULL AND k.expires_at <= now()"
-	               "  THEN 'expired'"
-	               "  WHEN k.expires_at IS NOT NULL THEN 'rotating'"
-	               "  ELSE 'active' END AS state,"
-	               " to_char(k.created_at AT TIME ZONE 'UTC',"
-	               "  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS created_at,"
-	               " to_char(k.expires_at AT TIME ZONE 'UTC',"
-	               "  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS expires_at"
-	               " FROM api_keys k JOIN agents a ON a.id = k.agent_id"
-	               " WHERE a.public_id = $1 ORDER BY k.id"),
+	        PV_SQL(
+	            "SELECT k.prefix || '...' AS key,"
+	            " CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked'"
+	            "  WHEN k.expires_at IS NOT NULL AND k.expires_at <= now()"
+	            "  THEN 'expired'"
+	            "  WHEN k.expires_at IS NOT NULL THEN 'rotating'"
+	            "  ELSE 'active' END AS state,"
+	            " to_char(k.created_at AT TIME ZONE 'UTC',"
+	            "  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS created_at,"
+	            " to_char(k.expires_at AT TIME ZONE 'UTC',"
+	            "  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS expires_at"
+	            " FROM api_keys k JOIN agents a ON a.id = k.agent_id"
+	            " WHERE a.public_id = $1 ORDER BY k.id"),
 	        1, p, &res, err) == -1 ||
 	    (keys = rows_to_json(res, err)) == NULL)
 		return -1;
@@ -590,7 +593,8 @@ cmd_agent_revoke_key(struct pv_ctx *ctx, int argc, char **argv,
 	if (parse(argc, argv, opts, pos, 1, 2, err) == -1)
 		return -1;
 	if ((all == NULL) == (pos[1] == NULL))
-		return usage_error(err, "give a key prefix or --all,", "not both");
+		return usage_error(err, "give a key prefix or --all,",
+		    "not both");
 	if (agent_id(ctx, pos[0], &p[0], err) == -1)
 		return -1;
 	p[1] = all != NULL ? "1" : "0";
@@ -608,7 +612,8 @@ cmd_agent_revoke_key(struct pv_ctx *ctx, int argc, char **argv,
 	}
 	if ((*out = new_obj(err)) == NULL)
 		return -1;
-	json_object_object_add(*out, "agent_id", json_object_new_string(pos[0]));
+	json_object_object_add(*out, "agent_id",
+	    json_object_new_string(pos[0]));
 	json_object_object_add(*out, "revoked",
 	    json_object_new_int((int)strtol(PQcmdTuples(res), NULL, 10)));
 	return 0;
@@ -616,8 +621,8 @@ cmd_agent_revoke_key(struct pv_ctx *ctx, int argc, char **argv,
 
 /* Runs one UPDATE of an agent and reports its new settings. */
 static int
-update_agent(struct pv_ctx *ctx, const char *public_id, const char *sql,
-    int n, const char **p, struct json_object **out, struct pv_err *err)
+update_agent(struct pv_ctx *ctx, const char *public_id, const char *sql, int n,
+    const char **p, struct json_object **out, struct pv_err *err)
 {
 	const char *q[1] = { public_id };
 	PGresult *res;
@@ -704,7 +709,8 @@ allow_merchants(struct pv_ctx *ctx, void *arg, struct pv_err *err)
 	struct allow *a = arg;
 	const char *id;
 
-	return agent_id(ctx, a->agent, &id, err) == -1 ? -1 :
+	return agent_id(ctx, a->agent, &id, err) == -1 ?
+	    -1 :
 	    set_merchants(ctx, id, a->list, err);
 }
 
@@ -738,15 +744,13 @@ static const struct cmd cmds[] = {
 	    "--name NAME --email EMAIL [--store-url URL] [--region CC]",
 	    "register a merchant", cmd_merchant_create },
 	{ "merchant list", "", "list merchants", cmd_merchant_list },
-	{ "merchant show", "MERCHANT", "show one merchant",
-	    cmd_merchant_show },
+	{ "merchant show", "MERCHANT", "show one merchant", cmd_merchant_show },
 	{ "agent create",
 	    "--name NAME [--per-minute N] [--daily N] [--merchants M,...]",
 	    "create an agent and print its first API key (shown once)",
 	    cmd_agent_create },
 	{ "agent list", "", "list agents", cmd_agent_list },
-	{ "agent show", "AGENT", "show an agent and its keys",
-	    cmd_agent_show },
+	{ "agent show", "AGENT", "show an agent and its keys", cmd_agent_show },
 	{ "agent rotate-key", "AGENT [--grace SECONDS]",
 	    "issue a new key; old keys keep working for the grace period "
 	    "(default 86400)",
@@ -761,8 +765,7 @@ static const struct cmd cmds[] = {
 	    cmd_agent_set_merchants },
 	{ "agent suspend", "AGENT", "refuse every request of an agent",
 	    cmd_agent_suspend },
-	{ "agent activate", "AGENT", "lift a suspension",
-	    cmd_agent_activate },
+	{ "agent activate", "AGENT", "lift a suspension", cmd_agent_activate },
 	{ "version", "", "print the version", cmd_version },
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -776,8 +779,9 @@ usage(FILE *f)
 	for (i = 0; i < NCMDS; i++)
 		fprintf(f, "  %s %s\n      %s\n", cmds[i].name, cmds[i].usage,
 		    cmds[i].help);
-	fprintf(f, "\nconfiguration comes from PIVOTA_* environment variables"
-	           " (see README.md)\n");
+	fprintf(f,
+	    "\nconfiguration comes from PIVOTA_* environment variables"
+	    " (see README.md)\n");
 }
 
 /* The command named by argv[1] (and argv[2]); *used counts the words. */

@@ -30,7 +30,7 @@ struct pv_db {
 	char *conninfo;    /* how to connect */
 	char *app;         /* application_name */
 	int in_tx;         /* BEGIN sent, COMMIT/ROLLBACK not yet */
-	int pending; /* a pv_db_send() result is still unread */
+	int pending;       /* a pv_db_send() result is still unread */
 	int retryable;     /* last failure was 40001 or 40P01 */
 	char sqlstate[6];  /* SQLSTATE of the last failure */
 	time_t down_until; /* fail fast until then after a failed connect */
@@ -327,7 +327,8 @@ pv_db_send(struct pv_ctx *ctx, const char *sql, int n,
 	int sent;
 
 	if (db->in_tx) {
-		PV_ERR(err, PV_E_INTERNAL, NULL, "pv_db_send inside a transaction");
+		PV_ERR(err, PV_E_INTERNAL, NULL,
+		    "pv_db_send inside a transaction");
 		return -1;
 	}
 	if (connect_db(db, ctx->now, err) == -1)
@@ -339,8 +340,8 @@ pv_db_send(struct pv_ctx *ctx, const char *sql, int n,
 		    NULL, 0);
 		break;
 	case 1:
-		sent = PQsendQueryPrepared(db->conn, name, n, params, NULL, NULL,
-		    0);
+		sent = PQsendQueryPrepared(db->conn, name, n, params, NULL,
+		    NULL, 0);
 		break;
 	default:
 		fail(db, fail_res, err);

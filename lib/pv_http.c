@@ -278,8 +278,8 @@ run_route(struct pv_ctx *ctx, const struct pv_route *r,
 
 	if (r->flags & (PV_ROUTE_AGENT | PV_ROUTE_IDEMPOTENT)) {
 		if ((ctx->usage.endpoint = pv_arena_printf(ctx->arena, err,
-		         "%s %s", req->method == PV_HEAD ? "GET" :
-							req->method_name,
+		         "%s %s",
+		         req->method == PV_HEAD ? "GET" : req->method_name,
 		         r->pattern)) == NULL ||
 		    pv_agent_authenticate(ctx, req, resp, err) == -1)
 			return -1;

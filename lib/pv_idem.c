@@ -172,7 +172,7 @@ pv_idem_finish(struct pv_ctx *ctx, const struct pv_resp *resp)
 			return;
 		p[4] = st;
 		p[5] = resp->content_type != NULL ? resp->content_type :
-						    "application/json";
+		                                    "application/json";
 		p[6] = resp->body != NULL ? resp->body : "";
 		rc = pv_db_exec(ctx,
 		    PV_SQL("UPDATE idempotency_keys SET state = 'done',"

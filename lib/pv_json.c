@@ -1310,6 +1310,25 @@ pv_json_set_int(struct json_object *obj, const char *key, int64_t v,
 	return add(obj, key, o, err);
 }
 
+/*
+ * Adds a JSON number that is not money (latencies, rates); money is
+ * always int64 minor units and decimal strings, never a double.
+ */
+int
+pv_json_set_double(struct json_object *obj, const char *key, double v,
+    struct pv_err *err)
+{
+	struct json_object *o;
+
+	if (stuck(obj, json_type_object, err))
+		return -1;
+	if ((o = json_object_new_double(v)) == NULL) {
+		PV_ERR(err, PV_E_NOMEM, NULL, "out of memory");
+		return -1;
+	}
+	return add(obj, key, o, err);
+}
+
 /* Sets obj[key] to true or false; sticky. */
 int
 pv_json_set_bool(struct json_object *obj, const char *key, bool v,

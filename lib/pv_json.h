@@ -105,6 +105,8 @@ int pv_json_set_strn(struct json_object *obj, const char *key, const char *s,
     size_t len, struct pv_err *err);
 int pv_json_set_int(struct json_object *obj, const char *key, int64_t v,
     struct pv_err *err);
+int pv_json_set_double(struct json_object *obj, const char *key, double v,
+    struct pv_err *err);
 int pv_json_set_bool(struct json_object *obj, const char *key, bool v,
     struct pv_err *err);
 int pv_json_push(struct json_object *arr, struct json_object *child,
