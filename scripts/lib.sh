@@ -183,3 +183,154 @@ pv_show_log() {
 	tail -n "${2:-60}" "$1" >&2
 	printf -- '----- end of %s -----\n' "$1" >&2
 }
+
+# ---- Web servers ---------------------------------------------------
+# The functions below start the servers the way the integration tests
+# and the bench need them: everything below one scratch directory, each
+# server on a free loopback port (retried if the port is taken in the
+# meantime), configs rendered from the templates of the repository and
+# checked by the server before it starts.
+
+PATH=$PATH:/usr/sbin:/sbin
+
+# pv_web_user: the user the servers hand work to.  As root that is
+# www-data, as anyone else it is oneself (servers cannot switch).
+pv_web_user() {
+	if pv_is_root; then
+		echo www-data
+	else
+		id -un
+	fi
+}
+
+pv_web_group() {
+	if pv_is_root; then
+		echo www-data
+	else
+		id -gn
+	fi
+}
+
+# pv_spawn_pools CONF PROGRAM_DIR RUN_DIR PROCS: start one spawn-fcgi
+# pool for each socket RUN_DIR/<name>.sock that the rendered Apache
+# CONF routes to (uncommented ProxyPass lines), running
+# PROGRAM_DIR/<name> PROCS times, with our PIVOTA_* environment.  The
+# children's pids are appended to RUN_DIR/pools.pids.
+pv_spawn_pools() {
+	local conf=$1 progs=$2 run=$3 procs=$4 name names as=()
+	names=$(grep -v '^[[:space:]]*#' "$conf" |
+	    grep -o 'unix:${PV_RUN}/[A-Za-z0-9_.-]*\.sock' |
+	    sed 's|.*/||; s|\.sock$||' | sort -u)
+	[ -n "$names" ] || { pv_say "$conf routes to no socket"; return 1; }
+	if pv_is_root; then
+		as=(-u www-data -g www-data -U www-data -G www-data)
+	fi
+	for name in $names; do
+		if [ ! -x "$progs/$name" ]; then
+			pv_say "$conf routes to $name, but $progs/$name is not built"
+			return 1
+		fi
+		rm -f "$run/$name.sock"
+		spawn-fcgi -s "$run/$name.sock" -M 0660 -F "$procs" \
+		    -P "$run/$name.pool.pid" "${as[@]}" -- "$progs/$name" \
+		    >/dev/null || { pv_say "spawn-fcgi $name failed"; return 1; }
+		cat "$run/$name.pool.pid" >>"$run/pools.pids"
+		echo >>"$run/pools.pids"
+	done
+}
+
+# pv_stop_pools RUN_DIR: stop what pv_spawn_pools started.
+pv_stop_pools() {
+	local pid
+	[ -f "$1/pools.pids" ] || return 0
+	for pid in $(cat "$1/pools.pids"); do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in $(cat "$1/pools.pids"); do
+		pv_stop "$pid" 5
+	done
+	rm -f "$1/pools.pids"
+}
+
+# pv_serve KIND DIR PROGRAM_DIR WWW_DIR PROCS [GEN_ARGS...]: render the
+# config for KIND into DIR/<KIND>.conf, check it, start the server in
+# the foreground as our child, and wait until it answers.  KIND is
+#   lighttpd  lighttpd/pivota.conf.in (lighttpd spawns the programs)
+#   proxy     apache/pivota.conf.in (start pools with pv_spawn_pools
+#             first; the run dir is DIR/run)
+#   fcgid     apache/pivota-fcgid.conf.in
+#   cgi       tests/integration/apache-cgi.conf.in: a shared-hosting
+#             Apache (mod_cgid, AllowOverride All) whose web root
+#             WWW_DIR holds the rendered apache/htaccess.example
+# GEN_ARGS go to the generator (lighttpd: e.g. --append FILE).
+# Logs go to DIR/log, sockets to DIR/run (both writable by the web
+# user).  Sets PV_SERVE_URL (http://127.0.0.1:PORT) and PV_SERVE_PID.
+pv_serve() {
+	local kind=$1 dir=$2 progs=$3 www=$4 procs=$5 try port pid conf out
+	local user group cmd=() test=()
+	shift 5
+	user=$(pv_web_user) group=$(pv_web_group)
+	conf=$dir/$kind.conf
+	mkdir -p "$dir/run" "$dir/log"
+	pv_is_root && chown "$user:$group" "$dir/run" "$dir/log"
+	for try in 1 2 3 4 5; do
+		port=$(pv_free_port) || return 1
+		case "$kind" in
+		lighttpd)
+			"$PV_ROOT/scripts/gen-lighttpd-conf.sh" -o "$conf" \
+			    --port "$port" --program-dir "$progs" \
+			    --run-dir "$dir/run" --log-dir "$dir/log" \
+			    --www-dir "$www" --max-procs "$procs" \
+			    --user "$user" --group "$group" "$@" || return 1
+			test=(lighttpd -tt -f "$conf")
+			cmd=(lighttpd -D -f "$conf")
+			;;
+		proxy|fcgid)
+			"$PV_ROOT/scripts/gen-apache-conf.sh" -o "$conf" \
+			    --mode "$kind" --port "$port" \
+			    --program-dir "$progs" --run-dir "$dir/run" \
+			    --log-dir "$dir/log" --www-dir "$www" \
+			    --max-procs "$procs" --user "$user" \
+			    --group "$group" "$@" || return 1
+			test=(apache2 -t -f "$conf")
+			cmd=(apache2 -DFOREGROUND -f "$conf")
+			;;
+		cgi)
+			pv_render "$PV_ROOT/tests/integration/apache-cgi.conf.in" \
+			    "$conf" BIND=127.0.0.1 PORT="$port" \
+			    SERVER_NAME=localhost USER="$user" GROUP="$group" \
+			    RUN_DIR="$dir/run" LOG_DIR="$dir/log" \
+			    WWW_DIR="$www" || return 1
+			test=(apache2 -t -f "$conf")
+			cmd=(apache2 -DFOREGROUND -f "$conf")
+			;;
+		*) pv_say "pv_serve: unknown kind $kind"; return 1 ;;
+		esac
+		# Both servers print nothing but "Syntax OK" when all is well;
+		# anything else (lighttpd warns but exits 0) is an error.
+		if ! out=$("${test[@]}" 2>&1) || [ -n "$(echo "$out" | grep -v '^Syntax OK$')" ]; then
+			pv_say "$kind: config check failed: ${test[*]}"
+			echo "$out" >&2
+			return 1
+		fi
+		"${cmd[@]}" >>"$dir/log/stdout.log" 2>&1 </dev/null &
+		pid=$!
+		if pv_wait_http "http://127.0.0.1:$port/" 5 "$pid"; then
+			PV_SERVE_URL=http://127.0.0.1:$port
+			PV_SERVE_PID=$pid
+			return 0
+		fi
+		pv_stop "$pid" 5
+		if grep -qs 'Address already in use\|could not bind' \
+		    "$dir/log/"*.log && [ "$try" -lt 5 ]; then
+			pv_say "$kind: port $port was taken; trying another"
+			continue
+		fi
+		pv_say "$kind did not come up on port $port"
+		pv_show_log "$dir/log/stdout.log"
+		pv_show_log "$dir/log/lighttpd-error.log"
+		pv_show_log "$dir/log/apache-error.log"
+		return 1
+	done
+	return 1
+}

@@ -148,7 +148,7 @@ pv_pg_start() {
 	if [ "\$(id -u)" -eq 0 ]; then
 		exec runuser -u postgres -- "$PV_PGBIN/pg_ctl" -D "$dir/data" "\$@"
 	fi
-	exec "$PV_PGBIN/pg_ctl" -D "$dir/data" "\$@"
+	exec "$PV_PGBIN/pg_ctl" -D "$dir/data" "\$@" >/dev/null
 	CTL
 	chmod 755 "$dir/pg-ctl"
 	export PV_PG_CTL="$dir/pg-ctl"
