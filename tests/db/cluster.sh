@@ -146,7 +146,7 @@ pv_pg_start() {
 	*) echo "usage: \$0 stop|start|status" >&2; exit 2 ;;
 	esac
 	if [ "\$(id -u)" -eq 0 ]; then
-		exec runuser -u postgres -- "$PV_PGBIN/pg_ctl" -D "$dir/data" "\$@"
+		exec runuser -u postgres -- "$PV_PGBIN/pg_ctl" -D "$dir/data" "\$@" >/dev/null
 	fi
 	exec "$PV_PGBIN/pg_ctl" -D "$dir/data" "\$@" >/dev/null
 	CTL
