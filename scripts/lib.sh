@@ -167,7 +167,7 @@ pv_leftovers() {
 	for p in /proc/[0-9]*; do
 		pid=${p#/proc/}
 		[ "$pid" = "$$" ] && continue
-		cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+		cmd=$({ tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
 		if [[ "$cmd" == *"$dir"* ]] ||
 		    [[ "$(readlink "$p/exe" 2>/dev/null)" == "$dir"* ]] ||
 		    [[ "$(readlink "$p/cwd" 2>/dev/null)" == "$dir"* ]]; then
