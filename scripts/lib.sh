@@ -28,7 +28,7 @@ pv_as() {
 	local user=$1
 	shift
 	if pv_is_root; then
-		runuser -u "$user" -- "$@"
+		(cd / && runuser -u "$user" -- "$@")
 	else
 		"$@"
 	fi
@@ -48,7 +48,7 @@ pv_mktemp() {
 		if pv_is_root; then
 			for u in postgres www-data; do
 				id -u "$u" >/dev/null 2>&1 || continue
-				runuser -u "$u" -- test -x "$d" && continue
+				(cd / && runuser -u "$u" -- test -x "$d") && continue
 				pv_say "$u cannot reach $d; trying /tmp"
 				ok=
 			done

@@ -40,9 +40,11 @@ _pv_pg_say() {
 	printf '%s: %s\n' "${PV_PROG:-cluster.sh}" "$*" >&2
 }
 
+# As root, run as postgres, from / (the caller's directory may be one
+# postgres cannot enter, and initdb and postgres complain about that).
 _pv_pg_as() {
 	if [ "$(id -u)" -eq 0 ]; then
-		runuser -u postgres -- "$@"
+		(cd / && runuser -u postgres -- "$@")
 	else
 		"$@"
 	fi
@@ -71,7 +73,7 @@ pv_pg_start() {
 	chmod 755 "$dir"
 	if [ "$(id -u)" -eq 0 ]; then
 		chown postgres: "$dir"
-		if ! runuser -u postgres -- test -w "$dir"; then
+		if ! (cd / && runuser -u postgres -- test -w "$dir"); then
 			_pv_pg_say "postgres cannot write $dir (a parent is not searchable?)"
 			return 1
 		fi
@@ -145,6 +147,7 @@ pv_pg_start() {
 	status) set -- status ;;
 	*) echo "usage: \$0 stop|start|status" >&2; exit 2 ;;
 	esac
+	cd /
 	if [ "\$(id -u)" -eq 0 ]; then
 		exec runuser -u postgres -- "$PV_PGBIN/pg_ctl" -D "$dir/data" "\$@" >/dev/null
 	fi
