@@ -107,6 +107,7 @@ printf 'export const probe = 1;\n' >"$WWW/static/pv-probe.js"
 printf '<!doctype html><title>probe</title>\n' >"$WWW/static/pv-probe.html"
 printf '{"probe":true}\n' >"$WWW/static/pv-probe.json"
 printf '<svg xmlns="http://www.w3.org/2000/svg"/>\n' >"$WWW/static/pv-probe.svg"
+printf "PIVOTA_SECRET=1\n" >"$WWW/static/.hidden"
 chmod -R a+rX "$WWW"
 
 # Shared hosting: web root = static/ + .htaccess + pivota/{cgi-bin,lib}.
