@@ -232,7 +232,7 @@ START_TEST(test_health_junk_headers_no_5xx)
 {
 	static const size_t big = 64 * 1024;
 	const char *odd[] = { "X_Under_Score: 1", "X-Dots.In.Name: 1",
-		"X-Tilde~Bang!: 1", "X-Empty:", "X-Latin1: \xe9\xff",
+		"X-Tilde~Bang!: 1", "X-Empty;", "X-Latin1: \xe9\xff",
 		"X-Request-Id: ../../etc/passwd%00<script>",
 		"Content-Length: 0", NULL };
 	const char *hv[2] = { NULL, NULL };

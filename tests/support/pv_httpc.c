@@ -146,12 +146,15 @@ pv_httpc_request(struct pv_httpc_resp *r, const char *method, const char *url,
 	rc = curl_easy_perform(c);
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-	else
+	else {
 		/* Cut long URLs and messages: this is for a test's output. */
-		if (snprintf(r->error, sizeof(r->error), "%.16s %.120s: %.100s",
-		        method, url,
-		        err[0] != '\0' ? err : curl_easy_strerror(rc)) < 0)
-			r->error[0] = '\0';
+		char msg[sizeof(r->error)];
+		int n = snprintf(msg, sizeof(msg), "%.16s %.120s: %.100s",
+		    method, url, err[0] != '\0' ? err : curl_easy_strerror(rc));
+
+		if (n > 0)
+			memcpy(r->error, msg, sizeof(msg));
+	}
 	curl_easy_cleanup(c);
 	curl_slist_free_all(hl);
 	return rc == CURLE_OK ? 0 : -1;

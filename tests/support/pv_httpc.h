@@ -37,10 +37,10 @@ struct pv_httpc_resp {
 /*
  * Send METHOD to URL with the extra header lines in HEADERS (a NULL-
  * terminated list, may be NULL; "Name:" with nothing after removes a
- * header curl would send) and BODY_LEN bytes of BODY (BODY NULL: no
- * body).  Returns 0 when a response arrived (whatever its status), -1
- * on a transport failure (connection refused, timeout after 15 s, reset
- * by the server...) with R->error set.  R is always safe to free.
+ * header curl would send, "Name;" sends it empty) and BODY_LEN bytes of BODY
+ * (BODY NULL: no body).  Returns 0 when a response arrived (whatever its
+ * status), -1 on a transport failure (connection refused, timeout after 15 s,
+ * reset by the server...) with R->error set.  R is always safe to free.
  */
 int pv_httpc_request(struct pv_httpc_resp *r, const char *method,
     const char *url, const char *const *headers, const void *body,
