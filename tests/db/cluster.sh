@@ -11,7 +11,9 @@
 # After pv_pg_start these are exported:
 #   PIVOTA_DATABASE_URL  postgresql://pivota@127.0.0.1:PORT/pivota
 #                        (libpq URI, TCP, trust auth; role pivota owns
-#                        database pivota and is not a superuser)
+#                        database pivota and is not a superuser, so
+#                        superuser assumptions fail here; it may create
+#                        scratch databases: CREATEDB)
 #   PV_PG_ADMIN_URL      the same database as superuser postgres
 #   PV_PG_DIR PV_PG_PORT the cluster's directory (also its unix socket
 #                        directory) and port
@@ -127,7 +129,7 @@ pv_pg_start() {
 
 	if ! "$PV_PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" \
 	    -U postgres -d postgres \
-	    -c "CREATE ROLE pivota LOGIN" \
+	    -c "CREATE ROLE pivota LOGIN CREATEDB" \
 	    -c "CREATE DATABASE pivota OWNER pivota" >/dev/null; then
 		_pv_pg_say "could not create role and database pivota"
 		return 1
