@@ -191,6 +191,7 @@ install: all
 	    $(DESTDIR)$(PREFIX)/libexec/pivota \
 	    $(DESTDIR)$(PREFIX)/share/pivota/migrations \
 	    $(DESTDIR)$(PREFIX)/share/pivota/templates \
+	    $(DESTDIR)$(PREFIX)/share/pivota/www \
 	    $(DESTDIR)$(PREFIX)/include/pivota
 	install -m 755 $(SOLIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 $(ALIB) $(DESTDIR)$(PREFIX)/lib/
@@ -199,6 +200,7 @@ install: all
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 migrations/*.sql $(DESTDIR)$(PREFIX)/share/pivota/migrations/
 	cp -R templates/. $(DESTDIR)$(PREFIX)/share/pivota/templates/
+	cp -R www/. $(DESTDIR)$(PREFIX)/share/pivota/www/
 
 clean:
 	rm -rf build

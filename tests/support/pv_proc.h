@@ -1,0 +1,16 @@
+#ifndef PV_PROC_H
+#define PV_PROC_H
+
+/*
+ * Running helper commands from tests (the lint bans system()): no
+ * shell, the child's output goes where the test's goes.
+ */
+
+/*
+ * Run ARGV[0] (searched in PATH) with ARGV and wait for it.  Returns
+ * its exit status, 128 + the signal number if a signal ended it, or -1
+ * if it could not be started.
+ */
+int pv_proc_run(const char *const argv[]);
+
+#endif /* PV_PROC_H */
