@@ -474,6 +474,22 @@ cmd_agent_list(struct pv_ctx *ctx, int argc, char **argv,
 	return 0;
 }
 
+/* The agent's settings as JSON, or PV_E_NOTFOUND. */
+static int
+show_agent(struct pv_ctx *ctx, const char *public_id, struct json_object **out,
+    struct pv_err *err)
+{
+	const char *q[1] = { public_id };
+	PGresult *res;
+
+	if (pv_db_exec(ctx,
+	        PV_SQL("SELECT " AGENT_COLS " FROM agents a"
+	               " WHERE a.public_id = $1"),
+	        1, q, &res, err) == -1)
+		return -1;
+	return (*out = row_to_json(res, "agent", err)) == NULL ? -1 : 0;
+}
+
 /* pivotactl agent show AGENT: the agent, its keys and today's usage. */
 static int
 cmd_agent_show(struct pv_ctx *ctx, int argc, char **argv,
@@ -484,11 +500,7 @@ cmd_agent_show(struct pv_ctx *ctx, int argc, char **argv,
 	PGresult *res;
 
 	if (parse(argc, argv, NULL, p, 1, 1, err) == -1 ||
-	    pv_db_exec(ctx,
-	        PV_SQL("SELECT " AGENT_COLS " FROM agents a"
-	               " WHERE a.public_id = $1"),
-	        1, p, &res, err) == -1 ||
-	    (*out = row_to_json(res, "agent", err)) == NULL)
+	    show_agent(ctx, p[0], out, err) == -1)
 		return -1;
 	if (pv_db_exec(ctx,
 	        PV_SQL(
@@ -619,28 +631,6 @@ cmd_agent_revoke_key(struct pv_ctx *ctx, int argc, char **argv,
 	return 0;
 }
 
-/* Runs one UPDATE of an agent and reports its new settings. */
-static int
-update_agent(struct pv_ctx *ctx, const char *public_id, const char *sql, int n,
-    const char **p, struct json_object **out, struct pv_err *err)
-{
-	const char *q[1] = { public_id };
-	PGresult *res;
-
-	if (pv_db_exec(ctx, sql, n, p, &res, err) == -1)
-		return -1;
-	if (strcmp(PQcmdTuples(res), "1") != 0) {
-		PV_ERR(err, PV_E_NOTFOUND, "AGENT", "no agent %s", public_id);
-		return -1;
-	}
-	if (pv_db_exec(ctx,
-	        PV_SQL("SELECT " AGENT_COLS " FROM agents a"
-	               " WHERE a.public_id = $1"),
-	        1, q, &res, err) == -1)
-		return -1;
-	return (*out = row_to_json(res, "agent", err)) == NULL ? -1 : 0;
-}
-
 /* pivotactl agent set-limits AGENT [--per-minute N] [--daily N] */
 static int
 cmd_agent_set_limits(struct pv_ctx *ctx, int argc, char **argv,
@@ -660,12 +650,15 @@ cmd_agent_set_limits(struct pv_ctx *ctx, int argc, char **argv,
 		return -1;
 	p[1] = pm;
 	p[2] = dq;
-	return update_agent(ctx, p[0],
-	    PV_SQL("UPDATE agents SET"
-	           " per_minute_limit = coalesce($2::int, per_minute_limit),"
-	           " daily_quota = coalesce($3::int, daily_quota),"
-	           " updated_at = now() WHERE public_id = $1"),
-	    3, p, out, err);
+	if (pv_db_exec(ctx,
+	        PV_SQL(
+	            "UPDATE agents SET"
+	            " per_minute_limit = coalesce($2::int, per_minute_limit),"
+	            " daily_quota = coalesce($3::int, daily_quota),"
+	            " updated_at = now() WHERE public_id = $1"),
+	        3, p, NULL, err) == -1)
+		return -1;
+	return show_agent(ctx, p[0], out, err);
 }
 
 /* pivotactl agent suspend|activate AGENT */
@@ -678,10 +671,12 @@ set_status(struct pv_ctx *ctx, int argc, char **argv, const char *status,
 	if (parse(argc, argv, NULL, p, 1, 1, err) == -1)
 		return -1;
 	p[1] = status;
-	return update_agent(ctx, p[0],
-	    PV_SQL("UPDATE agents SET status = $2, updated_at = now()"
-	           " WHERE public_id = $1"),
-	    2, p, out, err);
+	if (pv_db_exec(ctx,
+	        PV_SQL("UPDATE agents SET status = $2, updated_at = now()"
+	               " WHERE public_id = $1"),
+	        2, p, NULL, err) == -1)
+		return -1;
+	return show_agent(ctx, p[0], out, err);
 }
 
 static int
@@ -719,22 +714,16 @@ static int
 cmd_agent_set_merchants(struct pv_ctx *ctx, int argc, char **argv,
     struct json_object **out, struct pv_err *err)
 {
-	const char *pos[2], *q[1];
+	const char *pos[2];
 	struct allow a;
-	PGresult *res;
 
 	if (parse(argc, argv, NULL, pos, 2, 2, err) == -1)
 		return -1;
 	a.agent = pos[0];
 	a.list = pos[1];
-	q[0] = pos[0];
-	if (pv_db_tx(ctx, allow_merchants, &a, err) == -1 ||
-	    pv_db_exec(ctx,
-	        PV_SQL("SELECT " AGENT_COLS " FROM agents a"
-	               " WHERE a.public_id = $1"),
-	        1, q, &res, err) == -1)
+	if (pv_db_tx(ctx, allow_merchants, &a, err) == -1)
 		return -1;
-	return (*out = row_to_json(res, "agent", err)) == NULL ? -1 : 0;
+	return show_agent(ctx, pos[0], out, err);
 }
 
 static const struct cmd cmds[] = {

@@ -34,6 +34,7 @@ struct pv_db {
 	int retryable;     /* last failure was 40001 or 40P01 */
 	char sqlstate[6];  /* SQLSTATE of the last failure */
 	time_t down_until; /* fail fast until then after a failed connect */
+	time_t last_ok;    /* when the server last answered a statement */
 	unsigned nstmt;    /* statements prepared on this connection */
 	struct stmt slots[NSLOT]; /* prepared statements */
 };
@@ -306,6 +307,7 @@ pv_db_exec(struct pv_ctx *ctx, const char *sql, int n,
 		PQclear(r);
 		disconnect(db);
 	}
+	db->last_ok = ctx->now;
 	if (res == NULL) {
 		PQclear(r);
 		return 0;
@@ -472,6 +474,25 @@ pv_db_script(struct pv_ctx *ctx, const char *sql, struct pv_err *err)
 		PQclear(r);
 	}
 	return rc;
+}
+
+/* Cheap liveness; see pv_db.h. */
+int
+pv_db_alive(struct pv_ctx *ctx, time_t max_age, struct pv_err *err)
+{
+	struct pv_db *db = ctx->db;
+
+	if (db->conn != NULL && !db->pending && !db->in_tx &&
+	    PQstatus(db->conn) == CONNECTION_OK) {
+		/* Reads whatever arrived: a server shutdown closes the socket.
+		 */
+		if (PQconsumeInput(db->conn) == 0 ||
+		    PQstatus(db->conn) != CONNECTION_OK)
+			disconnect(db);
+		else if (ctx->now - db->last_ok < max_age)
+			return 0;
+	}
+	return pv_db_ping(ctx, err);
 }
 
 /* SELECT 1. */

@@ -1,6 +1,8 @@
 #ifndef PV_DB_H
 #define PV_DB_H
 
+#include <time.h>
+
 #include <libpq-fe.h>
 
 #include "pv_err.h"
@@ -90,6 +92,14 @@ const char *pv_db_sqlstate(const struct pv_db *db);
  * query protocol.  Only pivotactl uses it; never with client input.
  */
 int pv_db_script(struct pv_ctx *ctx, const char *sql, struct pv_err *err);
+
+/*
+ * Is the database reachable?  Without a round trip when the connection
+ * is open, has seen no close from the server (checked with a non-
+ * blocking read) and answered a statement in the last max_age seconds;
+ * otherwise SELECT 1.  For health checks that must not cost a query.
+ */
+int pv_db_alive(struct pv_ctx *ctx, time_t max_age, struct pv_err *err);
 
 /* Checks the server answers (SELECT 1). */
 int pv_db_ping(struct pv_ctx *ctx, struct pv_err *err);

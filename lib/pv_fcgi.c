@@ -251,13 +251,17 @@ write_response(struct pv_ctx *ctx, const struct pv_req *req,
 	    "Content-Length: %zu\r\n"
 	    "X-Request-Id: %s\r\n"
 	    "X-Content-Type-Options: nosniff\r\n"
-	    "X-Frame-Options: DENY\r\n"
-	    "Referrer-Policy: no-referrer\r\n"
 	    "Content-Security-Policy: default-src 'self'; "
 	    "frame-ancestors 'none'\r\n",
 	    resp->status, pv_http_reason(resp->status),
 	    resp->content_type != NULL ? resp->content_type : "text/plain",
 	    resp->bodylen, ctx->request_id);
+	/* Pages get the older belt-and-braces headers too; JSON needs none. */
+	if (resp->content_type != NULL &&
+	    strncmp(resp->content_type, "text/html", 9) == 0)
+		pv_buf_puts(&b,
+		    "X-Frame-Options: DENY\r\n"
+		    "Referrer-Policy: same-origin\r\n");
 	if (!has_header(resp, "Cache-Control"))
 		pv_buf_puts(&b, "Cache-Control: no-store\r\n");
 	for (i = 0; i < resp->nhdr; i++)

@@ -12,20 +12,44 @@
 int
 pv_proc_run(const char *const argv[])
 {
+	return pv_proc_capture(argv, NULL, 0);
+}
+
+int
+pv_proc_capture(const char *const argv[], char *out, size_t size)
+{
 	char *const *av;
+	size_t len = 0;
+	ssize_t n;
 	pid_t pid;
-	int st;
+	int st, fd[2] = { -1, -1 };
 
 	/* execvp takes char *const[] for history's sake; it writes none. */
 	memcpy(&av, &argv, sizeof av);
 
 	fflush(NULL);
+	if (out != NULL && pipe(fd) == -1)
+		return -1;
 	pid = fork();
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
+		if (out != NULL) {
+			dup2(fd[1], 1);
+			close(fd[0]);
+			close(fd[1]);
+		}
 		execvp(av[0], av);
 		_exit(127);
+	}
+	if (out != NULL) {
+		close(fd[1]);
+		while (size > 0 &&
+		    (n = read(fd[0], out + len, size - 1 - len)) > 0)
+			len += (size_t)n;
+		if (size > 0)
+			out[len] = '\0';
+		close(fd[0]);
 	}
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)

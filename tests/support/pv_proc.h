@@ -1,6 +1,8 @@
 #ifndef PV_PROC_H
 #define PV_PROC_H
 
+#include <stddef.h>
+
 /*
  * Running helper commands from tests (the lint bans system()): no
  * shell, the child's output goes where the test's goes.
@@ -12,5 +14,11 @@
  * if it could not be started.
  */
 int pv_proc_run(const char *const argv[]);
+
+/*
+ * Like pv_proc_run() but captures standard output into out (at most
+ * size - 1 bytes, NUL-terminated; the rest is discarded).
+ */
+int pv_proc_capture(const char *const argv[], char *out, size_t size);
 
 #endif /* PV_PROC_H */
