@@ -726,6 +726,126 @@ cmd_agent_set_merchants(struct pv_ctx *ctx, int argc, char **argv,
 	return show_agent(ctx, pos[0], out, err);
 }
 
+#define DEMO_EMAIL "demo@pivota.test"
+#define DEMO_AGENT "Demo agent"
+
+struct demo {
+	const char *reuse_key;   /* --reuse-key, or NULL */
+	const char *merchant_id; /* out */
+	const char *agent_id;    /* out */
+	const char *api_key;     /* out: the reused or a new key */
+	int made_merchant;       /* out: created now */
+	int made_agent;          /* out: created now */
+	int made_key;            /* out: created now */
+};
+
+/*
+ * Makes the demo merchant and agent unless they exist, and gives the
+ * agent a key: the one passed with --reuse-key if it still works for
+ * this agent, else a new one.  Later issues add the demo catalog and
+ * the dashboard login here.
+ */
+static int
+demo_seed(struct pv_ctx *ctx, void *arg, struct pv_err *err)
+{
+	struct demo *d = arg;
+	const char *p[3], *id, *prefix, *hash;
+	PGresult *res;
+
+	p[0] = DEMO_EMAIL;
+	if (pv_db_exec(ctx,
+	        PV_SQL("SELECT public_id FROM merchants WHERE email = $1"), 1,
+	        p, &res, err) == -1)
+		return -1;
+	if (PQntuples(res) == 0) {
+		if (pv_crypto_token(ctx->arena, "mer_", 8, &p[0], err) == -1)
+			return -1;
+		p[1] = DEMO_EMAIL;
+		if (pv_db_exec(ctx,
+		        PV_SQL(
+		            "INSERT INTO merchants (public_id, business_name,"
+		            " email, store_url, region) VALUES ($1,"
+		            " 'Pivota Demo Outfitters', $2,"
+		            " 'https://demo.pivota.test', 'US')"
+		            " RETURNING public_id"),
+		        2, p, &res, err) == -1)
+			return -1;
+		d->made_merchant = 1;
+	}
+	d->merchant_id = PQgetvalue(res, 0, 0);
+
+	p[0] = DEMO_AGENT;
+	if (pv_db_exec(ctx,
+	        PV_SQL("SELECT id, public_id FROM agents WHERE name = $1"
+	               " ORDER BY id LIMIT 1"),
+	        1, p, &res, err) == -1)
+		return -1;
+	if (PQntuples(res) == 0) {
+		if (pv_crypto_token(ctx->arena, "agt_", 8, &p[0], err) == -1)
+			return -1;
+		p[1] = DEMO_AGENT;
+		if (pv_db_exec(ctx,
+		        PV_SQL("INSERT INTO agents (public_id, name,"
+		               " per_minute_limit, daily_quota)"
+		               " VALUES ($1, $2, 600, 100000)"
+		               " RETURNING id, public_id"),
+		        2, p, &res, err) == -1)
+			return -1;
+		d->made_agent = 1;
+	}
+	id = PQgetvalue(res, 0, 0);
+	d->agent_id = PQgetvalue(res, 0, 1);
+
+	if (d->reuse_key != NULL && !d->made_agent) {
+		if (pv_agent_key_hash(ctx, d->reuse_key, &hash, err) == -1)
+			return -1;
+		p[0] = id;
+		p[1] = hash;
+		if (pv_db_exec(ctx,
+		        PV_SQL("SELECT 1 FROM api_keys WHERE agent_id ="
+		               " $1::bigint AND key_hash = $2::bytea"
+		               " AND revoked_at IS NULL AND (expires_at IS NULL"
+		               " OR expires_at > now() + interval '1 hour')"),
+		        2, p, &res, err) == -1)
+			return -1;
+		if (PQntuples(res) == 1) {
+			d->api_key = d->reuse_key;
+			return 0;
+		}
+	}
+	d->made_key = 1;
+	return pv_agent_key_create(ctx, id, &d->api_key, &prefix, err);
+}
+
+/* pivotactl demo-seed [--reuse-key KEY] */
+static int
+cmd_demo_seed(struct pv_ctx *ctx, int argc, char **argv,
+    struct json_object **out, struct pv_err *err)
+{
+	struct demo d;
+	const struct opt opts[] = { { "--reuse-key", 0, &d.reuse_key },
+		{ NULL, 0, NULL } };
+
+	memset(&d, 0, sizeof(d));
+	if (parse(argc, argv, opts, NULL, 0, 0, err) == -1 ||
+	    pv_db_tx(ctx, demo_seed, &d, err) == -1 ||
+	    (*out = new_obj(err)) == NULL)
+		return -1;
+	json_object_object_add(*out, "merchant_id",
+	    json_object_new_string(d.merchant_id));
+	json_object_object_add(*out, "agent_id",
+	    json_object_new_string(d.agent_id));
+	json_object_object_add(*out, "agent_api_key",
+	    json_object_new_string(d.api_key));
+	json_object_object_add(*out, "created_merchant",
+	    json_object_new_boolean(d.made_merchant));
+	json_object_object_add(*out, "created_agent",
+	    json_object_new_boolean(d.made_agent));
+	json_object_object_add(*out, "created_key",
+	    json_object_new_boolean(d.made_key));
+	return 0;
+}
+
 static const struct cmd cmds[] = {
 	{ "migrate", "[--dir DIR]", "apply pending database migrations",
 	    cmd_migrate },
@@ -755,6 +875,10 @@ static const struct cmd cmds[] = {
 	{ "agent suspend", "AGENT", "refuse every request of an agent",
 	    cmd_agent_suspend },
 	{ "agent activate", "AGENT", "lift a suspension", cmd_agent_activate },
+	{ "demo-seed", "[--reuse-key KEY]",
+	    "create the demo merchant and agent if missing; print a working "
+	    "key",
+	    cmd_demo_seed },
 	{ "version", "", "print the version", cmd_version },
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
