@@ -11,9 +11,9 @@
  * structure and builds the tree.  When both object to something, the
  * earlier byte wins (json-c only sees the text up to the lexer's
  * complaint).  Duplicate keys are found by comparing the lexer's
- * member counts with the tree's, object by object in document order:
- * the first object whose tree has fewer members holds the first
- * duplicate, and only then are its keys decoded to name it.
+ * member counts with the tree's, object by object in order of their
+ * opening braces: the first object whose tree has fewer members holds
+ * a duplicate, and only then are its keys decoded to name it.
  */
 #include <limits.h>
 #include <stdarg.h>
@@ -29,6 +29,10 @@
 #define PATH_MAX_LEN 128
 /* Longest client-chosen key quoted in a message. */
 #define KEY_QUOTE_MAX 60
+#define STR_(x)       #x
+#define STR(x)        STR_(x)
+/* How a refusal for depth reads. */
+#define TOO_DEEP "has nesting deeper than " STR(PV_JSON_MAX_DEPTH) " levels"
 
 enum lexerr {
 	LEX_OK,      /* nothing wrong so far */
@@ -280,7 +284,8 @@ lex_number(struct lex *lx)
 			p++;
 	}
 	if (p < len &&
-	    (isdigit_(s[p]) || isalpha_(s[p]) || strchr("+-.", s[p]) != NULL))
+	    (isdigit_(s[p]) || isalpha_(s[p]) || s[p] == '+' || s[p] == '-' ||
+	        s[p] == '.'))
 		goto bad;
 	lx->pos = p;
 	return;
@@ -319,8 +324,7 @@ lex_open(struct lex *lx, bool isobj)
 	struct level *l;
 
 	if (lx->depth == PV_JSON_MAX_DEPTH) {
-		lexfail(lx, LEX_REFUSED, lx->pos,
-		    "has nesting deeper than 16 levels");
+		lexfail(lx, LEX_REFUSED, lx->pos, TOO_DEEP);
 		return;
 	}
 	if (lx->ncont == PV_JSON_MAX_CONTAINERS) {
@@ -683,9 +687,7 @@ pv_json_parse(struct pv_arena *a, const char *s, size_t len,
 		}
 		if (jerr == json_tokener_error_depth)
 			PV_ERR(err, PV_E_INVALID, NULL,
-			    "request body has nesting deeper than 16 levels "
-			    "at byte %zu",
-			    end);
+			    "request body " TOO_DEEP " at byte %zu", end);
 		else
 			syntax(err, json_tokener_error_desc(jerr), end);
 		return -1;
