@@ -5,6 +5,7 @@
  * prepared statements die with their session.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -481,15 +482,20 @@ int
 pv_db_alive(struct pv_ctx *ctx, time_t max_age, struct pv_err *err)
 {
 	struct pv_db *db = ctx->db;
+	struct pollfd pfd;
 
+	/*
+	 * An idle connection has nothing to read.  Anything readable (a
+	 * shutdown notice, the close itself) means the server went away
+	 * or is going: ask it properly.
+	 */
 	if (db->conn != NULL && !db->pending && !db->in_tx &&
-	    PQstatus(db->conn) == CONNECTION_OK) {
-		/* Reads whatever arrived: a server shutdown closes the socket.
-		 */
-		if (PQconsumeInput(db->conn) == 0 ||
-		    PQstatus(db->conn) != CONNECTION_OK)
-			disconnect(db);
-		else if (ctx->now - db->last_ok < max_age)
+	    PQstatus(db->conn) == CONNECTION_OK &&
+	    ctx->now - db->last_ok < max_age) {
+		pfd.fd = PQsocket(db->conn);
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (pfd.fd >= 0 && poll(&pfd, 1, 0) == 0)
 			return 0;
 	}
 	return pv_db_ping(ctx, err);

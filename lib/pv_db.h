@@ -95,9 +95,10 @@ int pv_db_script(struct pv_ctx *ctx, const char *sql, struct pv_err *err);
 
 /*
  * Is the database reachable?  Without a round trip when the connection
- * is open, has seen no close from the server (checked with a non-
- * blocking read) and answered a statement in the last max_age seconds;
- * otherwise SELECT 1.  For health checks that must not cost a query.
+ * is open, idle with nothing to read (a server that shuts down sends a
+ * notice and closes: both are readable) and answered a statement in
+ * the last max_age seconds; otherwise SELECT 1.  For health checks
+ * that must not cost a query each.
  */
 int pv_db_alive(struct pv_ctx *ctx, time_t max_age, struct pv_err *err);
 

@@ -16,6 +16,7 @@
  * a duplicate, and only then are its keys decoded to name it.
  */
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -1324,6 +1325,11 @@ pv_json_set_double(struct json_object *obj, const char *key, double v,
 
 	if (stuck(obj, json_type_object, err))
 		return -1;
+	if (!isfinite(v)) {
+		PV_ERR(err, PV_E_INTERNAL, key, "%s is not a finite number",
+		    key);
+		return -1;
+	}
 	if ((o = json_object_new_double(v)) == NULL) {
 		PV_ERR(err, PV_E_NOMEM, NULL, "out of memory");
 		return -1;

@@ -188,6 +188,31 @@ START_TEST(test_db_exec_lost_in_tx_is_unavailable)
 }
 END_TEST
 
+/* A killed session is noticed by the cheap check without a query. */
+START_TEST(test_db_alive_notices_killed_session)
+{
+	struct pv_err err = { 0 };
+	const char *p[1];
+	PGresult *res;
+
+	ck_assert_int_eq(pv_db_exec(&ctx, PV_SQL("SELECT pg_backend_pid()"), 0,
+	                     NULL, &res, &err),
+	    0);
+	p[0] = pv_db_get(res, 0, 0);
+	ck_assert_int_eq(pv_db_alive(&ctx, 60, &err), 0);
+	ck_assert_int_eq(pv_db_exec(&other,
+	                     PV_SQL("SELECT pg_terminate_backend($1::int)"), 1,
+	                     p, &res, &err),
+	    0);
+	usleep(50000);
+	ck_assert_int_eq(pv_db_alive(&ctx, 60, &err), 0);
+	ck_assert_int_eq(pv_db_exec(&ctx, PV_SQL("SELECT pg_backend_pid()"), 0,
+	                     NULL, &res, &err),
+	    0);
+	ck_assert_str_ne(pv_db_get(res, 0, 0), p[0]);
+}
+END_TEST
+
 START_TEST(test_db_ping_unreachable_is_unavailable)
 {
 	struct pv_err err = { 0 };
@@ -343,6 +368,7 @@ db_suite(void)
 	tcase_add_test(tc, test_db_exec_one_requires_a_row);
 	tcase_add_test(tc, test_db_exec_reconnects_after_backend_killed);
 	tcase_add_test(tc, test_db_exec_lost_in_tx_is_unavailable);
+	tcase_add_test(tc, test_db_alive_notices_killed_session);
 	tcase_add_test(tc, test_db_ping_unreachable_is_unavailable);
 	tcase_add_test(tc, test_db_tx_retries_serialization_failures);
 	tcase_add_test(tc, test_db_tx_gives_up_after_five);
