@@ -1,7 +1,8 @@
 /*
  * Account endpoints.  Rate limits are answered from what the prologue
- * already read (no further query); analytics read the per-day roll-up
- * of usage, zero-filled over the period so charts need no gaps logic.
+ * already read (no further query); analytics aggregate the agent's
+ * usage events through a covering index, zero-filled over the period
+ * so charts need no gaps logic.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -152,25 +153,25 @@ analytics(struct pv_ctx *ctx, const struct pv_req *req, struct pv_resp *resp,
 	               "  (now() AT TIME ZONE 'UTC')::date - ($2::int - 1),"
 	               "  (now() AT TIME ZONE 'UTC')::date, '1 day')::date"
 	               "  AS day),"
-	               " u AS (SELECT day, sum(requests) AS requests,"
-	               "  sum(errors) AS errors, sum(latency_us) AS latency_us"
-	               "  FROM usage_daily WHERE agent_id = $1::bigint"
-	               "  AND day >= (SELECT min(day) FROM period)"
-	               "  GROUP BY day),"
-	               " o AS (SELECT (at AT TIME ZONE 'UTC')::date AS day,"
-	               "  count(*) AS orders FROM usage_events"
-	               "  WHERE agent_id = $1::bigint AND order_id IS NOT NULL"
-	               "  AND status = 200 AND at >= (SELECT min(day) FROM"
-	               "  period)::timestamp AT TIME ZONE 'UTC' GROUP BY 1)"
+	               " u AS (SELECT (at AT TIME ZONE 'UTC')::date AS day,"
+	               "  count(*) AS requests,"
+	               "  count(*) FILTER (WHERE status >= 400) AS errors,"
+	               "  sum(latency_us) AS latency_us,"
+	               "  count(*) FILTER (WHERE order_id IS NOT NULL"
+	               "   AND status = 200) AS orders"
+	               "  FROM usage_events WHERE agent_id = $1::bigint"
+	               "  AND at >= (SELECT min(day) FROM period)::timestamp"
+	               "   AT TIME ZONE 'UTC'"
+	               "  GROUP BY 1)"
 	               " SELECT to_char(p.day, 'YYYY-MM-DD'), u.requests,"
-	               "  u.errors, u.latency_us, o.orders"
-	               " FROM period p LEFT JOIN u USING (day)"
-	               " LEFT JOIN o USING (day) ORDER BY p.day"),
+	               "  u.errors, u.latency_us, u.orders"
+	               " FROM period p LEFT JOIN u USING (day) ORDER BY p.day"),
 	        2, p, &days_res, err) == -1 ||
 	    pv_db_exec(ctx,
-	        PV_SQL("SELECT endpoint, sum(requests), sum(latency_us)"
-	               " FROM usage_daily WHERE agent_id = $1::bigint"
-	               " AND day > (now() AT TIME ZONE 'UTC')::date - $2::int"
+	        PV_SQL("SELECT endpoint, count(*), sum(latency_us)"
+	               " FROM usage_events WHERE agent_id = $1::bigint"
+	               " AND at >= ((now() AT TIME ZONE 'UTC')::date"
+	               "  - ($2::int - 1))::timestamp AT TIME ZONE 'UTC'"
 	               " GROUP BY endpoint ORDER BY 2 DESC, 1 LIMIT 10"),
 	        2, p, &top_res, err) == -1 ||
 	    pv_db_exec(ctx,

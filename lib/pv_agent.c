@@ -63,29 +63,16 @@
 	    "  s.set_config" \
 	    " FROM k CROSS JOIN s LEFT JOIN r ON true")
 
-/*
- * The usage event and its daily roll-up, in one statement.  Endpoints
- * are route patterns, so ids never fragment the roll-up.
- */
+/* The usage event: an append, nothing to wait for. */
 #define USAGE_SQL \
 	PV_SQL( \
-	    "WITH s AS (SELECT set_config('synchronous_commit', 'off', " \
-	    "true))," \
-	    " e AS (" \
-	    "  INSERT INTO usage_events (agent_id, endpoint, method, status," \
-	    "   latency_us, merchant_id, order_id, gmv_minor, currency," \
-	    "   request_id)" \
-	    "  SELECT $1::bigint, $2, $3, $4::int, $5::int, $6::bigint, $7," \
-	    "   $8::bigint, $9, $10 FROM s" \
-	    "  RETURNING agent_id, at, endpoint, status, latency_us)" \
-	    " INSERT INTO usage_daily AS d" \
-	    "  (agent_id, day, endpoint, requests, errors, latency_us)" \
-	    " SELECT agent_id, (at AT TIME ZONE 'UTC')::date, endpoint, 1," \
-	    "  (status >= 400)::int, latency_us FROM e" \
-	    " ON CONFLICT (agent_id, day, endpoint) DO UPDATE SET" \
-	    "  requests = d.requests + 1, errors = d.errors + " \
-	    "EXCLUDED.errors," \
-	    "  latency_us = d.latency_us + EXCLUDED.latency_us")
+	    "WITH s AS (SELECT set_config('synchronous_commit', 'off'," \
+	    " true))" \
+	    " INSERT INTO usage_events (agent_id, endpoint, method, status," \
+	    "  latency_us, merchant_id, order_id, gmv_minor, currency," \
+	    "  request_id)" \
+	    " SELECT $1::bigint, $2, $3, $4::int, $5::int, $6::bigint, $7," \
+	    "  $8::bigint, $9, $10 FROM s")
 
 /* The key from X-API-Key or "Authorization: Bearer", or NULL. */
 static const char *

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "pv_config.h"
+#include "pv_crypto.h"
 #include "pv_db.h"
 #include "pv_http.h"
 #include "pv_log.h"
@@ -24,6 +25,11 @@ pv_ctx_open(struct pv_ctx *ctx, const char *prog, struct pv_config *cfg,
 	ctx->prog = prog;
 	ctx->cfg = cfg;
 	ctx->now = time(NULL);
+	/* Request ids need uniqueness, not secrecy: seed once, count on. */
+	if (pv_crypto_random(&ctx->rid_next, sizeof(ctx->rid_next), err) ==
+	        -1 ||
+	    pv_crypto_random(&ctx->rid_salt, sizeof(ctx->rid_salt), err) == -1)
+		return -1;
 	ctx->arena = pv_arena_new(PV_ARENA_CAP);
 	ctx->db = pv_db_new(cfg->database_url, prog);
 	ctx->up = pv_upstream_new();

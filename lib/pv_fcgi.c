@@ -12,7 +12,6 @@
 #include <time.h>
 
 #include <fcgiapp.h>
-#include <openssl/rand.h>
 
 #include "pv_agent.h"
 #include "pv_buf.h"
@@ -41,14 +40,25 @@ getparam(char **envp, const char *name)
 	return NULL;
 }
 
-/* Echoes a sane client request id, else makes "req_" + 24 hex. */
+/* splitmix64: a well-mixed 64-bit value from a counter. */
+static unsigned long long
+mix(unsigned long long z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/*
+ * Echoes a sane client request id, else makes "req_" + 24 hex: the
+ * process's random salt and its next mixed sequence number, so ids are
+ * unique across processes and cost no system call.
+ */
 static void
 request_id(struct pv_ctx *ctx, char **envp)
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char rnd[12];
 	const char *h;
-	size_t i, n;
+	size_t n;
 
 	h = getparam(envp, "HTTP_X_REQUEST_ID");
 	if (h != NULL && (n = strlen(h)) >= 8 && n < sizeof(ctx->request_id) &&
@@ -58,14 +68,9 @@ request_id(struct pv_ctx *ctx, char **envp)
 		memcpy(ctx->request_id, h, n + 1);
 		return;
 	}
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-		memset(rnd, 0, sizeof(rnd));
-	memcpy(ctx->request_id, "req_", 4);
-	for (i = 0; i < sizeof(rnd); i++) {
-		ctx->request_id[4 + 2 * i] = hex[rnd[i] >> 4];
-		ctx->request_id[5 + 2 * i] = hex[rnd[i] & 15];
-	}
-	ctx->request_id[4 + 2 * sizeof(rnd)] = '\0';
+	if (snprintf(ctx->request_id, sizeof(ctx->request_id),
+	        "req_%08x%016llx", ctx->rid_salt, mix(ctx->rid_next++)) < 0)
+		ctx->request_id[0] = '\0';
 }
 
 /* Collects HTTP_* (and CONTENT_TYPE) as lowercase dashed headers. */

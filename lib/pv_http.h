@@ -96,6 +96,8 @@ struct pv_ctx {
 	struct pv_upstream *up;      /* outbound HTTP client (keep-alive) */
 	const char *prog;            /* program name, for logs */
 	char request_id[48];         /* X-Request-Id of this request */
+	unsigned long long rid_next; /* request id sequence (random start) */
+	unsigned rid_salt;           /* random per process, in request ids */
 	struct timespec started;     /* monotonic start of this request */
 	time_t now;                  /* wall clock at the start */
 	struct pv_agent *agent;      /* authenticated agent, or NULL */

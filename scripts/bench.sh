@@ -172,6 +172,14 @@ print_table() {
 	[ ${#WARN[@]} -eq 0 ] || printf 'WARNING: %s\n' "${WARN[@]}"
 }
 
+# An agent without practical limits, for the authenticated rows.
+KEY=$("$BUILD/bin/pivotactl" agent create --name bench --per-minute 1000000 \
+    --daily 1000000000 --json | sed -n 's/.*"api_key":"\([^"]*\)".*/\1/p')
+[ -n "$KEY" ] || pv_die "could not create the bench agent"
+
 bench_row "GET /bench/hello (baseline)" "$HELLO" "$HELLO"
-bench_row "GET /health" "$BASE/health" "$HELLO"
+bench_row "GET /health vs hello" "$BASE/health" "$HELLO"
+# The whole agent prologue (auth, limits, usage) against /health.
+bench_row "GET /agent/v1/rate-limits vs health" "$BASE/agent/v1/rate-limits" \
+    "$BASE/health" "X-API-Key: $KEY"
 print_table
