@@ -525,7 +525,7 @@ csv_record(struct pv_arena *a, struct csv *r, const char **fields, size_t *n,
 		return 0;
 	*line = r->line;
 	for (;;) {
-		pv_buf_init(&b, a, DESCRIPTION_MAX * 2);
+		pv_buf_init(&b, a, DESCRIPTION_MAX + 2);
 		quoted = r->p < r->end && *r->p == '"';
 		if (quoted)
 			r->p++;
@@ -556,6 +556,12 @@ csv_record(struct pv_arena *a, struct csv *r, const char **fields, size_t *n,
 			}
 			if (*r->p == '\n')
 				r->line++;
+			if (b.len == DESCRIPTION_MAX) {
+				PV_ERR(verr, PV_E_INVALID, NULL,
+				    "has a field longer than %d bytes",
+				    DESCRIPTION_MAX);
+				goto skip;
+			}
 			pv_buf_putc(&b, *r->p);
 		}
 		if (quoted) {
