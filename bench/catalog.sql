@@ -163,9 +163,6 @@ ALTER TABLE variants ENABLE TRIGGER variants_ins;
 
 SELECT catalog_refresh_words() AS words;
 COMMIT;
-ANALYZE merchants;
-ANALYZE products;
-ANALYZE variants;
-ANALYZE product_search;
-ANALYZE catalog_words;
-ANALYZE catalog_lexemes;
+-- Visibility map and statistics, as autovacuum would leave them.
+VACUUM ANALYZE merchants, products, variants, product_search, catalog_words,
+    catalog_lexemes;

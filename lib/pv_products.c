@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <json-c/json.h>
 
@@ -46,7 +47,7 @@ enum pcol {
 	P_INVENTORY,
 	P_URL,
 	P_EXTERNAL, /* platform product id, or NULL */
-	P_UPDATED,  /* RFC 3339 */
+	P_UPDATED,  /* epoch seconds */
 	P_STATUS,   /* active or archived */
 	P_MERCHANT_INTERNAL,
 	V_ID, /* the variant columns follow */
@@ -197,6 +198,17 @@ set_text(struct json_object *o, const char *key, const PGresult *res, int r,
 	const char *v = pv_db_get(res, r, c);
 
 	pv_json_set_str(o, key, v != NULL && *v != '\0' ? v : NULL, err);
+}
+
+/* obj[key] = the epoch seconds of column c as RFC 3339 UTC. */
+static void
+set_time(struct json_object *o, const char *key, const PGresult *res, int r,
+    int c, struct pv_err *err)
+{
+	char buf[32];
+
+	pv_json_set_str(o, key,
+	    pv_http_time(buf, sizeof(buf), (time_t)num(res, r, c)), err);
 }
 
 /*
@@ -353,8 +365,7 @@ product_json(struct pv_ctx *ctx, const PGresult *res, int r0, int r1, int b,
 	    err);
 	set_text(p, "platform_product_id", res, r0, b + P_EXTERNAL, err);
 	pv_json_set_str(p, "status", PQgetvalue(res, r0, b + P_STATUS), err);
-	pv_json_set_str(p, "updated_at", PQgetvalue(res, r0, b + P_UPDATED),
-	    err);
+	set_time(p, "updated_at", res, r0, b + P_UPDATED, err);
 	return p;
 }
 
@@ -851,8 +862,7 @@ merchants(struct pv_ctx *ctx, const struct pv_req *req, struct pv_resp *resp,
 		    num(res, r, M_PRODUCT_COUNT), err);
 		pv_json_set_str(m, "currency", PQgetvalue(res, r, M_CURRENCY),
 		    err);
-		pv_json_set_str(m, "created_at", PQgetvalue(res, r, M_CREATED),
-		    err);
+		set_time(m, "created_at", res, r, M_CREATED, err);
 		pv_json_push(arr, m, err);
 		n++;
 	}

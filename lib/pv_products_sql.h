@@ -31,6 +31,9 @@
  *   $6 min price e4 or NULL  $7 max price e4 or NULL  $8 in stock only
  *   $9 limit  $10 offset  $11 cursor rank or NULL  $12 cursor public id
  *
+ * Times are epoch seconds (C formats them as RFC 3339): no ":" in the
+ * text, which pgbench would take for a variable.
+ *
  * Result rows, ordered: one per variant of each product of the page
  * (products in rank order, variants by position); at least one row
  * even when the page is empty (product columns NULL).
@@ -59,8 +62,7 @@
 	" jsonb_build_object('tags', p.tags, 'images', p.images)::text," \
 	" p.currency, p.in_stock AND p.status = 'active'," \
 	" p.inventory_quantity, p.url, p.external_id," \
-	" to_char(p.updated_at AT TIME ZONE 'UTC'," \
-	"  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), p.status, m.id,"
+	" extract(epoch FROM p.updated_at)::bigint, p.status, m.id,"
 
 /* Variant columns: 0..10 after the product columns (NULL if none). */
 #define PV_PRODUCTS_SQL_VARIANT_COLS \
@@ -138,8 +140,8 @@
 	"  FROM agent_merchants am WHERE am.agent_id = $1::bigint)))" \
 	" SELECT c.total, m.public_id, m.business_name, m.status," \
 	"  m.store_url, m.region, m.psp_connected, m.psp_type, m.platform," \
-	"  m.product_count, m.currency, to_char(m.created_at AT TIME ZONE" \
-	"  'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')" \
+	"  m.product_count, m.currency," \
+	"  extract(epoch FROM m.created_at)::bigint" \
 	" FROM (SELECT count(*) AS total FROM scope) c" \
 	" LEFT JOIN LATERAL (SELECT * FROM scope ORDER BY id" \
 	"  LIMIT $3::int OFFSET $4::int) m ON true ORDER BY m.id"

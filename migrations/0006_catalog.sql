@@ -592,9 +592,12 @@ $$;
 -- Corrects the misspelled words of a search query against the
 -- vocabulary.  Only whole alphabetic words of 3+ letters are
 -- candidates (SKUs and numbers are left alone), and only when their
--- stem is in no product: the nearest catalog word by trigrams, then
--- edit distance, then frequency, replaces it.  Returns the corrected
--- text, or NULL when nothing changed.
+-- stem is in no product.  A replacement shares the first letter (typos
+-- rarely hit it, and "sweater" must not become "water"), is within 1
+-- edit for words of up to 4 letters, 2 up to 8 and 3 beyond ("red"
+-- must not become "relaxed"), and is the nearest such catalog word by
+-- edit distance, then trigram similarity, then frequency.  Returns the
+-- corrected text, or NULL when nothing changed.
 CREATE FUNCTION catalog_correct(q text) RETURNS text
     LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET pg_trgm.similarity_threshold = 0.25
@@ -603,6 +606,7 @@ DECLARE
     w text;
     m text[];
     low text;
+    maxd integer;
     stem text[];
     fix text;
     words text[] := '{}';
@@ -618,8 +622,11 @@ BEGIN
             stem := ts_lexize('english_stem', low);
             IF cardinality(stem) > 0 AND NOT EXISTS (SELECT 1
                     FROM catalog_lexemes WHERE lexeme = stem[1]) THEN
+                maxd := CASE WHEN length(low) <= 4 THEN 1
+                    WHEN length(low) <= 8 THEN 2 ELSE 3 END;
                 SELECT c.word INTO fix FROM catalog_words c
-                WHERE c.word % low
+                WHERE c.word % low AND left(c.word, 1) = left(low, 1)
+                  AND levenshtein_less_equal(c.word, low, maxd) <= maxd
                 ORDER BY levenshtein(c.word, low),
                     similarity(c.word, low) DESC, c.freq DESC, c.word
                 LIMIT 1;
