@@ -47,9 +47,14 @@
 	" AND (NOT $2::boolean OR m.id IN (SELECT am.merchant_id" \
 	"  FROM agent_merchants am WHERE am.agent_id = $1::bigint)))"
 
-/* Filters on product_search s shared by SEARCH and BROWSE. */
+/*
+ * Filters on product_search s shared by SEARCH and BROWSE.  s.active
+ * includes the merchant's status, so an agent without an allow-list
+ * searching every merchant skips the scope test per match.
+ */
 #define PV_PRODUCTS_SQL_FILTERS \
-	" s.active AND s.merchant_id IN (SELECT id FROM scope)" \
+	" s.active AND ($3::text IS NULL AND NOT $2::boolean" \
+	"  OR s.merchant_id IN (SELECT id FROM scope))" \
 	" AND ($5::text IS NULL OR s.category = lower($5))" \
 	" AND ($6::bigint IS NULL OR s.price_e4 >= $6::bigint)" \
 	" AND ($7::bigint IS NULL OR s.price_e4 <= $7::bigint)" \
@@ -111,22 +116,23 @@
 /*
  * One product of a merchant in scope: $1 agent id, $2 restricted, $3
  * merchant public id, $4 product public id (BY_ID) or platform id
- * (BY_EXTERNAL).  One row per variant; no row: 404.  Archived products
- * are found (orders may name them) and say so in "status".
+ * (BY_EXTERNAL).  Unique-index lookups only.  One row per variant; no
+ * row: 404.  Archived products are found (orders may name them) and
+ * say so in "status".
  */
 #define PV_PRODUCTS_SQL_LOOKUP_HEAD \
-	"WITH " PV_PRODUCTS_SQL_SCOPE \
-	" SELECT" PV_PRODUCTS_SQL_PRODUCT_COLS PV_PRODUCTS_SQL_VARIANT_COLS \
-	" FROM scope m JOIN products p ON p.merchant_id = m.id"
-#define PV_PRODUCTS_SQL_LOOKUP_TAIL \
+	"SELECT" PV_PRODUCTS_SQL_PRODUCT_COLS PV_PRODUCTS_SQL_VARIANT_COLS \
+	" FROM merchants m JOIN products p ON p.merchant_id = m.id" \
 	" LEFT JOIN variants v ON v.product_id = p.id" \
-	" ORDER BY v.position, v.id"
+	" WHERE m.public_id = $3 AND m.status = 'active'" \
+	" AND (NOT $2::boolean OR EXISTS (SELECT 1 FROM agent_merchants am" \
+	"  WHERE am.agent_id = $1::bigint AND am.merchant_id = m.id))"
 #define PV_PRODUCTS_SQL_LOOKUP_BY_ID \
 	PV_PRODUCTS_SQL_LOOKUP_HEAD \
-	" AND p.public_id = $4" PV_PRODUCTS_SQL_LOOKUP_TAIL
+	" AND p.public_id = $4 ORDER BY v.position, v.id"
 #define PV_PRODUCTS_SQL_LOOKUP_BY_EXTERNAL \
 	PV_PRODUCTS_SQL_LOOKUP_HEAD \
-	" AND p.external_id = $4" PV_PRODUCTS_SQL_LOOKUP_TAIL
+	" AND p.external_id = $4 ORDER BY v.position, v.id"
 
 /*
  * The merchants in scope ($1 agent id, $2 restricted), a page of them

@@ -114,7 +114,7 @@ CREATE TABLE product_search (
                 ON DELETE CASCADE,
     merchant_id bigint NOT NULL,
     public_id   text COLLATE "C" NOT NULL,
-    active      boolean NOT NULL,
+    active      boolean NOT NULL, -- product and merchant both active
     in_stock    boolean NOT NULL,
     price_e4    bigint,
     category    text NOT NULL,
@@ -311,18 +311,20 @@ BEGIN
     IF TG_OP = 'INSERT' THEN
         INSERT INTO product_search (product_id, merchant_id, public_id,
             active, in_stock, price_e4, category, rank_vec, doc)
-        SELECT n.id, n.merchant_id, n.public_id, n.status = 'active',
+        SELECT n.id, n.merchant_id, n.public_id,
+            n.status = 'active' AND m.status = 'active',
             n.in_stock, catalog_e4(n.price_minor, n.currency_exponent),
             lower(n.product_type),
             catalog_rank_vec(n.title, n.tags, n.vendor, n.skus),
             catalog_doc(n.title, n.tags, n.vendor, n.product_type,
                 n.description, n.skus)
-        FROM new_rows n;
+        FROM new_rows n JOIN merchants m ON m.id = n.merchant_id;
         ids := ARRAY(SELECT DISTINCT merchant_id FROM new_rows);
     ELSIF TG_OP = 'UPDATE' THEN
         UPDATE product_search s SET
             merchant_id = n.merchant_id, public_id = n.public_id,
-            active = n.status = 'active', in_stock = n.in_stock,
+            active = n.status = 'active' AND m.status = 'active',
+            in_stock = n.in_stock,
             price_e4 = catalog_e4(n.price_minor, n.currency_exponent),
             category = lower(n.product_type),
             rank_vec = CASE WHEN t.changed THEN catalog_rank_vec(n.title,
@@ -330,7 +332,8 @@ BEGIN
             doc = CASE WHEN t.changed THEN catalog_doc(n.title, n.tags,
                 n.vendor, n.product_type, n.description, n.skus)
                 ELSE s.doc END
-        FROM new_rows n JOIN old_rows o ON o.id = n.id,
+        FROM new_rows n JOIN old_rows o ON o.id = n.id
+            JOIN merchants m ON m.id = n.merchant_id,
             LATERAL (SELECT (n.title, n.tags, n.vendor, n.product_type,
                 n.description, n.skus) IS DISTINCT FROM (o.title, o.tags,
                 o.vendor, o.product_type, o.description, o.skus)
@@ -355,6 +358,22 @@ BEGIN
     RETURN NULL;
 END
 $$;
+-- product_search.active also says the merchant is active, so that a
+-- search across every merchant needs no look at merchants per match.
+CREATE FUNCTION catalog_merchant_status() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE product_search s SET active = p.status = 'active'
+        AND NEW.status = 'active'
+    FROM products p
+    WHERE p.merchant_id = NEW.id AND s.product_id = p.id;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER merchants_status AFTER UPDATE OF status ON merchants
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
+    EXECUTE FUNCTION catalog_merchant_status();
+
 CREATE TRIGGER products_ins AFTER INSERT ON products
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION catalog_products_changed();

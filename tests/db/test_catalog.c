@@ -227,6 +227,25 @@ START_TEST(test_catalog_variant_updates_roll_up)
 	ck_assert_str_eq(value(PV_SQL("SELECT price_minor FROM products"
 	                              " WHERE external_id = 'p1'")),
 	    "5000");
+	/* A suspended merchant's products leave the search, and return. */
+	ck_assert_int_eq(pv_db_exec(&ctx,
+	                     PV_SQL("UPDATE merchants SET status ="
+	                            " 'suspended' WHERE public_id ="
+	                            " 'mer_00000000000000c1'"),
+	                     0, NULL, NULL, &err),
+	    0);
+	ck_assert_str_eq(value(PV_SQL("SELECT count(*) FILTER (WHERE active)"
+	                              " FROM product_search")),
+	    "0");
+	ck_assert_int_eq(pv_db_exec(&ctx,
+	                     PV_SQL("UPDATE merchants SET status = 'active'"
+	                            " WHERE public_id ="
+	                            " 'mer_00000000000000c1'"),
+	                     0, NULL, NULL, &err),
+	    0);
+	ck_assert_str_eq(value(PV_SQL("SELECT count(*) FILTER (WHERE active)"
+	                              " FROM product_search")),
+	    "3");
 }
 END_TEST
 
