@@ -1565,8 +1565,12 @@ pv_catalog_import(struct pv_ctx *ctx, const struct pv_catalog *c,
 	out->updated = strtol(PQgetvalue(res, 0, 1), NULL, 10);
 	out->unchanged = strtol(PQgetvalue(res, 0, 2), NULL, 10);
 	out->archived = strtol(PQgetvalue(res, 0, 3), NULL, 10);
-	if (pv_db_exec(ctx, PV_SQL("SELECT catalog_refresh_words()"), 0, NULL,
-	        &res, err) == -1)
+	/* A replace may archive: rebuild.  Else learn the batch's words. */
+	if ((replace ? pv_db_exec(ctx, PV_SQL("SELECT catalog_refresh_words()"),
+	                   0, NULL, &res, err) :
+	               pv_db_exec(ctx,
+	                   PV_SQL("SELECT catalog_learn_words($1::bigint)"), 1,
+	                   prm, &res, err)) == -1)
 		goto out;
 	out->words = strtol(PQgetvalue(res, 0, 0), NULL, 10);
 	rc = 0;

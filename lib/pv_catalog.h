@@ -144,8 +144,9 @@ int pv_catalog_merchant(struct pv_ctx *ctx, const char *public_id,
 
 /*
  * Stages every product of c as one batch for the merchant (internal
- * id) and applies it, then rebuilds the vocabulary, all inside the
- * caller's transaction (which must be open).  source is "import",
+ * id) and applies it, then adds its words to the vocabulary (rebuilds
+ * it after a replace), all inside the caller's transaction (which must
+ * be open).  source is "import",
  * "demo" or "shopify"; replace archives the merchant's products that c
  * does not list.  c must have no problems.  Fills *out.  PV_E_DB,
  * PV_E_NOMEM.

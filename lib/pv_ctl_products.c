@@ -354,9 +354,10 @@ demo_build(struct pv_catalog *c, struct pv_err *err)
 			    (p->handle = pv_catalog_slug(c->arena, p->title,
 			         err)) == NULL)
 				return -1;
-			p->description = pv_arena_printf(c->arena, err,
-			    "%s %s in %s. %s %s", adj, kd->name, mat,
-			    lines[(j + 2 * k) % 8], lines[(3 * j + k + 1) % 8]);
+			p->description =
+			    pv_arena_printf(c->arena, err, "%s %s in %s. %s %s",
+			        adj, kd->name, mat, lines[(j + 2 * k) % 8],
+			        lines[(j + 2 * k + 1 + j % 7) % 8]);
 			p->vendor = vendors[(j + k) % 4];
 			p->product_type = kd->type;
 			p->url = pv_arena_printf(c->arena, err,
