@@ -45,7 +45,7 @@ to_json(const PGresult *res)
 {
 	struct json_object *o = json_object_new_object();
 	struct json_object *vars = json_object_new_array(), *v;
-	int r, c, first_variant = 17;
+	int r, c, first_variant = 18;
 	char key[80];
 
 	/* Column names repeat (public_id): number them. */

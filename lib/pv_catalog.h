@@ -59,15 +59,15 @@ struct pv_catalog_product {
 	const char *url;          /* product page, or "" */
 	bool archived;            /* kept but not for sale */
 	const char **tags;        /* ntags entries */
-	size_t ntags;
-	const char **images; /* image URLs, the first is the main one */
-	size_t nimages;
+	size_t ntags;             /* entries in tags */
+	const char **images;      /* image URLs, the first is the main one */
+	size_t nimages;           /* entries in images */
 	struct pv_catalog_variant *variants; /* nvariants entries */
-	size_t nvariants;
-	size_t capvariants;          /* room in variants */
-	const char *option_names[3]; /* CSV: names from the first row */
-	const char *where;           /* where it came from, for messages */
-	bool bad;                    /* has an error: skip further checks */
+	size_t nvariants;                    /* entries in variants */
+	size_t capvariants;                  /* room in variants */
+	const char *option_names[3];         /* CSV: names from the first row */
+	const char *where; /* where it came from, for messages */
+	bool bad;          /* has an error: skip further checks */
 };
 
 struct pv_catalog_index; /* opaque: duplicate detection */

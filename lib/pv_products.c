@@ -41,7 +41,8 @@ enum pcol {
 	P_DESCRIPTION,
 	P_VENDOR,
 	P_TYPE,     /* product type (the category) */
-	P_LISTS,    /* {"tags":[...], "images":[...]} */
+	P_TAGS,     /* tags joined by U+001F */
+	P_IMAGES,   /* image URLs joined by U+001F */
 	P_CURRENCY, /* ISO 4217 */
 	P_IN_STOCK, /* active and some variant available */
 	P_INVENTORY,
@@ -58,7 +59,7 @@ enum pcol {
 	V_IN_STOCK,
 	V_QTY,
 	V_TRACKED,
-	V_OPTIONS, /* JSON object text */
+	V_OPTIONS, /* name U+001E value pairs joined by U+001F, or NULL */
 	V_IMAGE,
 	V_EXTERNAL,
 	P__MAX
@@ -236,37 +237,41 @@ set_money(struct json_object *o, const char *key, const char *key_minor,
 	pv_json_set_int(o, key_minor, minor, err);
 }
 
-/*
- * Parses JSON the database produced (jsonb text), which cannot fail
- * unless something is badly wrong: PV_E_INTERNAL, not a client error.
- */
+/* An array of the U+001F-separated strings of column c ("" = []). */
 static struct json_object *
-db_json(struct pv_ctx *ctx, const char *text, struct pv_err *err)
-{
-	struct pv_err perr = { 0 };
-	struct json_object *o;
-
-	if (err->code != PV_OK)
-		return NULL;
-	if (pv_json_parse(ctx->arena, text, strlen(text), &o, &perr) == -1) {
-		PV_ERR(err,
-		    perr.code == PV_E_NOMEM ? PV_E_NOMEM : PV_E_INTERNAL, NULL,
-		    "stored JSON does not parse: %s", perr.msg);
-		return NULL;
-	}
-	return o;
-}
-
-/* obj[key] = member key of the parsed object src (an array). */
-static void
-set_member(struct json_object *o, const char *key, struct json_object *src,
+split_array(struct pv_ctx *ctx, const PGresult *res, int r, int c,
     struct pv_err *err)
 {
-	struct json_object *v = NULL;
+	struct json_object *arr = pv_json_new_arr(ctx->arena, err);
+	const char *s = PQgetvalue(res, r, c), *e;
 
-	if (src != NULL && !json_object_object_get_ex(src, key, &v))
-		v = NULL;
-	pv_json_set(o, key, v, err);
+	for (; *s != '\0'; s = *e != '\0' ? e + 1 : e) {
+		e = s + strcspn(s, "\x1f");
+		pv_json_push_str(arr,
+		    pv_arena_strndup(ctx->arena, s, (size_t)(e - s), err), err);
+	}
+	return arr;
+}
+
+/* The options {name: value} of column c (name U+001E value pairs). */
+static struct json_object *
+options(struct pv_ctx *ctx, const PGresult *res, int r, int c,
+    struct pv_err *err)
+{
+	struct json_object *o = pv_json_new_obj(ctx->arena, err);
+	const char *s = PQgetvalue(res, r, c), *e, *sep;
+	char *name;
+
+	for (; *s != '\0'; s = *e != '\0' ? e + 1 : e) {
+		e = s + strcspn(s, "\x1f");
+		if ((sep = memchr(s, '\x1e', (size_t)(e - s))) == NULL)
+			continue;
+		if ((name = pv_arena_strndup(ctx->arena, s, (size_t)(sep - s),
+		         err)) == NULL)
+			break;
+		pv_json_set_strn(o, name, sep + 1, (size_t)(e - sep - 1), err);
+	}
+	return o;
 }
 
 /* The variant in row r as JSON, in the product's currency. */
@@ -289,8 +294,8 @@ variant_json(struct pv_ctx *ctx, const PGresult *res, int r, int b,
 	pv_json_set_int(v, "inventory_quantity", num(res, r, b + V_QTY), err);
 	pv_json_set_bool(v, "inventory_tracked", yes(res, r, b + V_TRACKED),
 	    err);
-	pv_json_set(v, "options",
-	    db_json(ctx, PQgetvalue(res, r, b + V_OPTIONS), err), err);
+	pv_json_set(v, "options", options(ctx, res, r, b + V_OPTIONS, err),
+	    err);
 	set_text(v, "image_url", res, r, b + V_IMAGE, err);
 	set_text(v, "platform_variant_id", res, r, b + V_EXTERNAL, err);
 	return v;
@@ -306,18 +311,11 @@ product_json(struct pv_ctx *ctx, const PGresult *res, int r0, int r1, int b,
 {
 	struct json_object *p = pv_json_new_obj(ctx->arena, err);
 	struct json_object *vars = pv_json_new_arr(ctx->arena, err);
-	struct json_object *lists, *images = NULL, *first;
+	struct json_object *images =
+	    split_array(ctx, res, r0, b + P_IMAGES, err);
 	const char *currency = PQgetvalue(res, r0, b + P_CURRENCY);
 	bool has_variant = !PQgetisnull(res, r0, b + V_ID);
 	int r;
-
-	lists = db_json(ctx, PQgetvalue(res, r0, b + P_LISTS), err);
-	if (lists != NULL &&
-	    !json_object_object_get_ex(lists, "images", &images))
-		images = NULL;
-	first = images != NULL && json_object_array_length(images) > 0 ?
-	    json_object_array_get_idx(images, 0) :
-	    NULL;
 
 	pv_json_set_str(p, "id", PQgetvalue(res, r0, b + P_ID), err);
 	pv_json_set_str(p, "product_id", PQgetvalue(res, r0, b + P_ID), err);
@@ -333,7 +331,7 @@ product_json(struct pv_ctx *ctx, const PGresult *res, int r0, int r1, int b,
 	pv_json_set_str(p, "product_type", PQgetvalue(res, r0, b + P_TYPE),
 	    err);
 	pv_json_set_str(p, "category", PQgetvalue(res, r0, b + P_TYPE), err);
-	set_member(p, "tags", lists, err);
+	pv_json_set(p, "tags", split_array(ctx, res, r0, b + P_TAGS, err), err);
 	pv_json_set_str(p, "currency", currency, err);
 	if (has_variant) {
 		set_money(p, "price", "price_minor", res, r0, b + V_PRICE,
@@ -354,8 +352,12 @@ product_json(struct pv_ctx *ctx, const PGresult *res, int r0, int r1, int b,
 	pv_json_set_bool(p, "in_stock", yes(res, r0, b + P_IN_STOCK), err);
 	pv_json_set_int(p, "inventory_quantity", num(res, r0, b + P_INVENTORY),
 	    err);
-	pv_json_set(p, "image_url", first, err);
-	set_member(p, "images", lists, err);
+	pv_json_set(p, "image_url",
+	    images != NULL && json_object_array_length(images) > 0 ?
+	        json_object_array_get_idx(images, 0) :
+	        NULL,
+	    err);
+	pv_json_set(p, "images", images, err);
 	set_text(p, "url", res, r0, b + P_URL, err);
 	for (r = r0; has_variant && r < r1; r++)
 		pv_json_push(vars, variant_json(ctx, res, r, b, currency, err),
