@@ -15,8 +15,7 @@
 --     merchant's product count) are kept by statement-level triggers,
 --     so anything that changes a variant (an order reserving stock)
 --     keeps the search filters true without knowing about them.
---   * catalog_learn_words(batch) adds a batch's words to the vocabulary;
---     catalog_refresh_words() rebuilds it from the whole catalog.
+--   * catalog_refresh_words() rebuilds the vocabulary after an import.
 --
 -- Public ids are 'prod_'/'var_' + 16 lowercase hex, drawn in SQL from
 -- gen_random_uuid() (the server's CSPRNG) and hashed to 64 bits.
@@ -104,7 +103,6 @@ CREATE TABLE products (
     UNIQUE (merchant_id, external_id)
 );
 CREATE INDEX products_merchant ON products (merchant_id, status);
-CREATE INDEX products_batch ON products (batch_id);
 
 -- The search side of each product, kept by catalog_products_changed:
 -- everything a search filters and ranks on, in rows a third as wide
@@ -238,11 +236,6 @@ CREATE TABLE catalog_staged_variants (
         REFERENCES catalog_staged_products (batch_id, seq) ON DELETE CASCADE,
     UNIQUE (batch_id, external_id)
 );
--- catalog_apply asks "is this product / variant already taken?".
-CREATE INDEX catalog_staged_products_target
-    ON catalog_staged_products (batch_id, product_id);
-CREATE INDEX catalog_staged_variants_target
-    ON catalog_staged_variants (batch_id, variant_id);
 
 -- Recomputes the roll-ups of the given products from their variants.
 -- Bumps updated_at of every product named: a variant changed.
@@ -306,14 +299,14 @@ CREATE TRIGGER variants_del AFTER DELETE ON variants
     REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION catalog_variants_changed();
 
--- Keeps product_search in step with products, and merchants.
--- product_count (active products) by the statement's net change per
--- merchant, so that a stock update touches no merchant row.  The
--- transition tables are never joined to each other: plpgsql plans these
--- statements once, and a join planned for one row would be quadratic
--- for an import's thousands.
+-- Keeps product_search in step with products (vectors recomputed only
+-- when the text changed: a stock update costs no text search work),
+-- and merchants.product_count (active products) for the merchants a
+-- statement touched.
 CREATE FUNCTION catalog_products_changed() RETURNS trigger
     LANGUAGE plpgsql AS $$
+DECLARE
+    ids bigint[];
 BEGIN
     IF TG_OP = 'INSERT' THEN
         INSERT INTO product_search (product_id, merchant_id, public_id,
@@ -326,6 +319,7 @@ BEGIN
             catalog_doc(n.title, n.tags, n.vendor, n.product_type,
                 n.description, n.skus)
         FROM new_rows n JOIN merchants m ON m.id = n.merchant_id;
+        ids := ARRAY(SELECT DISTINCT merchant_id FROM new_rows);
     ELSIF TG_OP = 'UPDATE' THEN
         UPDATE product_search s SET
             merchant_id = n.merchant_id, public_id = n.public_id,
@@ -333,37 +327,37 @@ BEGIN
             in_stock = n.in_stock,
             price_e4 = catalog_e4(n.price_minor, n.currency_exponent),
             category = lower(n.product_type),
-            rank_vec = catalog_rank_vec(n.title, n.tags, n.vendor, n.skus),
-            doc = catalog_doc(n.title, n.tags, n.vendor, n.product_type,
-                n.description, n.skus)
-        FROM new_rows n JOIN merchants m ON m.id = n.merchant_id
+            rank_vec = CASE WHEN t.changed THEN catalog_rank_vec(n.title,
+                n.tags, n.vendor, n.skus) ELSE s.rank_vec END,
+            doc = CASE WHEN t.changed THEN catalog_doc(n.title, n.tags,
+                n.vendor, n.product_type, n.description, n.skus)
+                ELSE s.doc END
+        FROM new_rows n JOIN old_rows o ON o.id = n.id
+            JOIN merchants m ON m.id = n.merchant_id,
+            LATERAL (SELECT (n.title, n.tags, n.vendor, n.product_type,
+                n.description, n.skus) IS DISTINCT FROM (o.title, o.tags,
+                o.vendor, o.product_type, o.description, o.skus)
+                AS changed) t
         WHERE s.product_id = n.id;
-    END IF;
-    IF TG_OP = 'INSERT' THEN
-        UPDATE merchants m SET product_count = m.product_count + d.n
-        FROM (SELECT merchant_id, count(*) AS n FROM new_rows
-              WHERE status = 'active' GROUP BY merchant_id) d
-        WHERE m.id = d.merchant_id;
-    ELSIF TG_OP = 'UPDATE' THEN
-        UPDATE merchants m SET product_count = m.product_count + d.n
-        FROM (SELECT merchant_id, sum(c) AS n FROM (
-                SELECT merchant_id, 1 AS c FROM new_rows
-                WHERE status = 'active'
-                UNION ALL
-                SELECT merchant_id, -1 FROM old_rows
-                WHERE status = 'active') x
-              GROUP BY merchant_id HAVING sum(c) <> 0) d
-        WHERE m.id = d.merchant_id;
+        ids := ARRAY(SELECT n.merchant_id FROM new_rows n
+            JOIN old_rows o ON o.id = n.id
+            WHERE n.status IS DISTINCT FROM o.status
+               OR n.merchant_id IS DISTINCT FROM o.merchant_id
+            UNION SELECT o.merchant_id FROM new_rows n
+            JOIN old_rows o ON o.id = n.id
+            WHERE n.merchant_id IS DISTINCT FROM o.merchant_id);
     ELSE
-        UPDATE merchants m SET product_count = m.product_count - d.n
-        FROM (SELECT merchant_id, count(*) AS n FROM old_rows
-              WHERE status = 'active' GROUP BY merchant_id) d
-        WHERE m.id = d.merchant_id;
+        ids := ARRAY(SELECT DISTINCT merchant_id FROM old_rows);
+    END IF;
+    IF cardinality(ids) > 0 THEN
+        UPDATE merchants m SET product_count = (SELECT count(*)
+            FROM products p WHERE p.merchant_id = m.id
+            AND p.status = 'active')
+        WHERE m.id = ANY (ids);
     END IF;
     RETURN NULL;
 END
 $$;
-
 -- product_search.active also says the merchant is active, so that a
 -- search across every merchant needs no look at merchants per match.
 CREATE FUNCTION catalog_merchant_status() RETURNS trigger
@@ -417,13 +411,6 @@ BEGIN
     -- One batch at a time per merchant.
     PERFORM pg_advisory_xact_lock(hashtextextended(
         'pivota.catalog_apply.' || b.merchant_id, 0));
-    -- A big batch in tables the planner has no statistics for would
-    -- be joined row by row.
-    IF (SELECT count(*) FROM catalog_staged_products
-            WHERE batch_id = p_batch) > 500 THEN
-        ANALYZE catalog_staged_products;
-        ANALYZE catalog_staged_variants;
-    END IF;
 
     -- Match products: by external id, else by handle (never taking a
     -- product that another staged row matched, or that belongs to
@@ -561,12 +548,6 @@ BEGIN
     RETURNING product_id)
     SELECT touched || array_agg(product_id) INTO touched FROM i;
 
-    -- Products whose variants alone changed belong to the batch too
-    -- (catalog_learn_words reads what a batch wrote).
-    UPDATE products p SET batch_id = p_batch
-    WHERE p.id IN (SELECT unnest(touched))
-      AND p.batch_id IS DISTINCT FROM p_batch;
-
     archived := 0;
     IF b.replace THEN
         UPDATE products p SET status = 'archived', batch_id = p_batch,
@@ -595,31 +576,9 @@ BEGIN
 END
 $$;
 
--- The words of the given products' text, with occurrence counts:
--- alphabetic runs of 3 to 40 letters, lowercased, stop words dropped,
--- each with its English stem.
-CREATE FUNCTION catalog_text_words(ids bigint[])
-    RETURNS TABLE (word text, lexeme text, freq integer)
-    LANGUAGE sql STABLE AS $$
-    SELECT x.w, y.l, x.n::integer
-    FROM (SELECT t.w, count(*) AS n
-          FROM products p,
-          LATERAL unnest(string_to_array(lower(regexp_replace(
-              p.title || ' ' || array_to_string(p.tags, ' ') || ' ' ||
-              p.vendor || ' ' || p.product_type || ' ' ||
-              left(p.description, 20000), '[^[:alpha:]]+', ' ', 'g')),
-              ' ')) AS t (w)
-          WHERE (ids IS NULL OR p.id = ANY (ids)) AND p.status = 'active'
-            AND length(t.w) BETWEEN 3 AND 40
-          GROUP BY t.w) x,
-    LATERAL (SELECT (ts_lexize('english_stem', x.w))[1] AS l) y
-    WHERE y.l IS NOT NULL
-$$;
-
--- Rebuilds catalog_lexemes and catalog_words from the whole active
--- catalog (a few seconds at 100,000 products); returns the number of
--- words.  Serialised by an advisory lock so that concurrent imports do
--- not collide on the primary keys.
+-- Rebuilds catalog_lexemes and catalog_words from the active catalog.
+-- Returns the number of words.  Serialised by an advisory lock so
+-- concurrent imports do not collide on the primary keys.
 CREATE FUNCTION catalog_refresh_words() RETURNS integer
     LANGUAGE plpgsql AS $$
 DECLARE
@@ -633,36 +592,19 @@ BEGIN
         'SELECT doc FROM product_search WHERE active');
     DELETE FROM catalog_words;
     INSERT INTO catalog_words (word, lexeme, freq)
-    SELECT word, lexeme, freq FROM catalog_text_words(NULL);
+    SELECT w, min(l), count(*)
+    FROM (SELECT t.w, (ts_lexize('english_stem', t.w))[1] AS l
+          FROM products p,
+          LATERAL regexp_split_to_table(lower(p.title || ' ' ||
+              array_to_string(p.tags, ' ') || ' ' || p.vendor || ' ' ||
+              p.product_type || ' ' || left(p.description, 20000)),
+              '[^[:alpha:]]+') AS t(w)
+          WHERE p.status = 'active'
+            AND length(t.w) BETWEEN 3 AND 40) x
+    WHERE l IS NOT NULL
+    GROUP BY w;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
-END
-$$;
-
--- Adds the words of the products a batch wrote (in proportion to the
--- batch, not the catalog); returns the number of words.  Words of
--- products archived since stay until the next catalog_refresh_words():
--- a correction to such a word finds nothing, as the typo would have.
-CREATE FUNCTION catalog_learn_words(p_batch bigint) RETURNS integer
-    LANGUAGE plpgsql AS $$
-DECLARE
-    ids bigint[];
-BEGIN
-    PERFORM pg_advisory_xact_lock(hashtextextended(
-        'pivota.catalog_words', 0));
-    ids := ARRAY(SELECT id FROM products WHERE batch_id = p_batch
-        AND status = 'active');
-    INSERT INTO catalog_lexemes (lexeme, ndoc)
-    SELECT word, ndoc FROM ts_stat(format(
-        'SELECT doc FROM product_search WHERE active'
-        ' AND product_id = ANY (%L::bigint[])', ids))
-    ON CONFLICT (lexeme) DO UPDATE
-        SET ndoc = catalog_lexemes.ndoc + EXCLUDED.ndoc;
-    INSERT INTO catalog_words (word, lexeme, freq)
-    SELECT word, lexeme, freq FROM catalog_text_words(ids)
-    ON CONFLICT (word) DO UPDATE
-        SET freq = catalog_words.freq + EXCLUDED.freq;
-    RETURN (SELECT count(*) FROM catalog_words);
 END
 $$;
 
