@@ -14,6 +14,7 @@
 #include "pv_config.h"
 #include "pv_crypto.h"
 #include "pv_ctl.h"
+#include "pv_ctl_shopify.h"
 #include "pv_db.h"
 #include "pv_log.h"
 #include "pv_migrate.h"
@@ -857,6 +858,15 @@ static const struct cmd cmds[] = {
 	    "register a merchant", cmd_merchant_create },
 	{ "merchant list", "", "list merchants", cmd_merchant_list },
 	{ "merchant show", "MERCHANT", "show one merchant", cmd_merchant_show },
+	{ "merchant connect-shopify",
+	    "MERCHANT --shop DOMAIN --token TOKEN|- [--api-base URL]"
+	    " [--webhook-secret S]",
+	    "verify a Shopify Admin API token with the store and keep it "
+	    "sealed",
+	    pv_ctl_shopify_connect },
+	{ "merchant disconnect-shopify", "MERCHANT",
+	    "forget a merchant's Shopify token and webhook secret",
+	    pv_ctl_shopify_disconnect },
 	{ "agent create",
 	    "--name NAME [--per-minute N] [--daily N] [--merchants M,...]",
 	    "create an agent and print its first API key (shown once)",
