@@ -14,10 +14,10 @@
 #include "pv_config.h"
 #include "pv_crypto.h"
 #include "pv_ctl.h"
-#include "pv_ctl_shopify.h"
 #include "pv_db.h"
 #include "pv_log.h"
 #include "pv_migrate.h"
+#include "pv_ctl_shopify.h" /* commands kept in pv_ctl_shopify.c */
 
 #define MAX_ARGS 64
 
