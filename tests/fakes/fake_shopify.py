@@ -38,9 +38,12 @@ Control channel (JSON in, JSON out), for fault injection and assertions:
                           An entry is a status code, a name ("throttle",
                           "hangup" = close without answering, "hangup_after"
                           = do the work, then close without answering,
-                          "max_cost"), or an object {"status", "body",
-                          "retry_after", "delay_ms", "kind", "field"}
-                          where "field" limits it to one root field.
+                          "max_cost", "graphql_error"), or an object
+                          {"status", "body", "retry_after", "delay_ms",
+                          "kind", "field", "requested", "available",
+                          "message", "code"} where "field" limits it to
+                          one root field and a throttle reports
+                          "requested"/"available" if given.
                           {"clear": true} empties the queue.
   GET  /__fake/faults     what is still queued
   GET  /__fake/requests   every GraphQL request: method, path, headers
@@ -221,19 +224,21 @@ class Fake:
         self.bucket_t = t
         return self.available
 
-    def cost(self, requested, actual):
+    def cost(self, requested, actual, available=None):
+        if available is None:
+            available = self.available
         return {"requestedQueryCost": requested, "actualQueryCost": actual,
                 "throttleStatus": {
                     "maximumAvailable": float(self.cfg["bucket_max"]),
-                    "currentlyAvailable": round(self.available, 1),
+                    "currentlyAvailable": round(available, 1),
                     "restoreRate": float(self.cfg["restore_rate"])}}
 
     def throttled(self, requested, available):
-        self.available = available
         return {"errors": [{"message": "Throttled",
                             "extensions": {"code": "THROTTLED",
                                            "documentation": DOCS}}],
-                "extensions": {"cost": self.cost(requested, None)}}
+                "extensions": {"cost": self.cost(requested, None,
+                                                 available)}}
 
     def take_fault(self, root):
         for i, f in enumerate(self.faults):
@@ -457,18 +462,26 @@ class Fake:
         return {"data": data,
                 "extensions": {"cost": self.cost(requested, actual)}}
 
-    def throttle_fault(self, root, query, variables):
-        """An injected THROTTLED: throttle_deficit points short."""
-        self.bucket()
-        requested = self.estimate(root, query, variables)
-        return self.throttled(requested, max(
+    def throttle_fault(self, fault, root, query, variables):
+        """An injected THROTTLED, throttle_deficit points short unless the
+        fault names "requested" and "available"; the bucket is untouched."""
+        requested = fault.get("requested",
+                              self.estimate(root, query, variables))
+        available = fault.get("available", max(
             0.0, requested - self.cfg["throttle_deficit"]))
+        return self.throttled(requested, available)
 
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fake-shopify/1"
     fake = None  # set in main()
+
+    def setup(self):
+        super().setup()
+        # Headers and body go out in two writes: without this, Nagle and
+        # the client's delayed ACK add 40 ms to every answer.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, fmt, *args):
         if self.fake.args.verbose:
@@ -550,7 +563,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.hang_up()
             if kind == "throttle":
                 with fake.lock:
-                    body = fake.throttle_fault(rec["root"], query, variables)
+                    body = fake.throttle_fault(fault, rec["root"], query,
+                                               variables)
                 rec["status"] = 200
                 return self.reply(200, body, hdrs)
             if kind == "max_cost":
