@@ -288,7 +288,7 @@ START_TEST(test_shopify_shop_5xx_and_429_retried)
 }
 END_TEST
 
-START_TEST(test_shopify_throttled_waits_for_the_deficit)
+START_TEST(test_shopify_shop_throttled_waits_for_deficit)
 {
 	struct pv_shopify_shop shop;
 	struct pv_err err = { 0 };
@@ -304,7 +304,7 @@ START_TEST(test_shopify_throttled_waits_for_the_deficit)
 }
 END_TEST
 
-START_TEST(test_shopify_throttled_gives_up)
+START_TEST(test_shopify_shop_throttled_gives_up)
 {
 	struct pv_shopify_shop shop;
 	struct pv_err err = { 0 };
@@ -319,7 +319,7 @@ START_TEST(test_shopify_throttled_gives_up)
 }
 END_TEST
 
-START_TEST(test_shopify_graphql_errors_surfaced)
+START_TEST(test_shopify_shop_graphql_errors_surfaced)
 {
 	struct pv_shopify_shop shop;
 	struct pv_err err = { 0 };
@@ -569,7 +569,7 @@ START_TEST(test_shopify_products_each_resumes_from_cursor)
 }
 END_TEST
 
-START_TEST(test_shopify_real_bucket_drains_and_refills)
+START_TEST(test_shopify_products_each_waits_for_real_bucket)
 {
 	struct pv_shopify_walk w;
 	struct pv_err err = { 0 };
@@ -1034,9 +1034,9 @@ shopify_suite(void)
 	tcase_add_test(shop, test_shopify_fake_refuses_missing_token);
 	tcase_add_test(shop, test_shopify_shop_http_errors_are_clear);
 	tcase_add_test(shop, test_shopify_shop_5xx_and_429_retried);
-	tcase_add_test(shop, test_shopify_throttled_waits_for_the_deficit);
-	tcase_add_test(shop, test_shopify_throttled_gives_up);
-	tcase_add_test(shop, test_shopify_graphql_errors_surfaced);
+	tcase_add_test(shop, test_shopify_shop_throttled_waits_for_deficit);
+	tcase_add_test(shop, test_shopify_shop_throttled_gives_up);
+	tcase_add_test(shop, test_shopify_shop_graphql_errors_surfaced);
 	tcase_add_test(shop, test_shopify_shop_alloc_failures_are_nomem);
 	suite_add_tcase(s, shop);
 
@@ -1045,7 +1045,7 @@ shopify_suite(void)
 	tcase_set_timeout(walk, 60);
 	tcase_add_test(walk, test_shopify_products_each_1000_with_faults);
 	tcase_add_test(walk, test_shopify_products_each_resumes_from_cursor);
-	tcase_add_test(walk, test_shopify_real_bucket_drains_and_refills);
+	tcase_add_test(walk, test_shopify_products_each_waits_for_real_bucket);
 	tcase_add_test(walk, test_shopify_products_each_bad_input);
 	suite_add_tcase(s, walk);
 
