@@ -681,14 +681,15 @@ out:
 	if (c.served[0] != '\0' &&
 	    (strcmp(c.served, PV_SHOPIFY_API_VERSION) != 0 || c.deprecated))
 		pv_log_msg(PV_LOG_WARN,
-		    "shopify %s: asked for API %s, served %s%s", conn->shop,
+		    "shopify %s: asked for API %s, served %s%s",
+		    conn->shop != NULL ? conn->shop : "(api base)",
 		    PV_SHOPIFY_API_VERSION, c.served,
 		    c.deprecated ? " (deprecated fields used)" : "");
 	pv_arena_free(pa);
 	return rc;
 }
 
-/* Shopify tags we write: plain enough to search for unquoted. */
+/* Tags we write: plain enough to need no escaping in a search. */
 static int
 check_tag(const char *tag, struct pv_err *err)
 {
