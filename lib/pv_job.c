@@ -446,7 +446,10 @@ pv_job_run_once(struct pv_ctx *ctx, const struct pv_job_handler *handlers,
 		return 0;
 	*did_work = 1;
 	if (job.lapsed) {
-		log_job(&job, PV_LOG_WARN, "dead", 0, NULL);
+		pv_log_msg(PV_LOG_WARN,
+		    "job %" PRId64 " %s attempt %d/%d dead: %s", job.id,
+		    job.kind, job.attempt, job.max_attempts,
+		    job.prev_error != NULL ? job.prev_error : "lease expired");
 		return 0;
 	}
 	if (snprintf(ctx->request_id, sizeof(ctx->request_id),
@@ -525,6 +528,7 @@ cycle(struct pv_ctx *ctx, const struct pv_job_handler *handlers, size_t n,
 	long ms;
 	int did, rc;
 
+	ctx->now = time(NULL); /* pv_db's reconnect pacing reads it */
 	if (!opts->once &&
 	    pv_db_exec(ctx, PV_SQL("LISTEN " PV_JOB_CHANNEL), 0, NULL, NULL,
 	        err) == -1)

@@ -41,7 +41,11 @@
  *     jobs retry`.
  *   - Retries back off exponentially with full jitter: the delay after
  *     the n-th failure is uniform in [0, min(cap, base * 2^(n-1))],
- *     and at least err->retry_after.
+ *     and at least err->retry_after.  With the defaults (2 s, 1 h, 20
+ *     attempts) a job that keeps failing goes dead about 4.6 hours
+ *     (at most 9.1 h) after its first failure; a kind that must keep
+ *     trying for days (agent webhooks) passes more attempts to
+ *     pv_job_enqueue_max(): 100 attempts last about 2 days.
  *   - A handler must finish within the lease, or extend it with
  *     pv_job_touch() as it goes; otherwise another worker takes the job
  *     over and this worker's outcome is discarded.  It must not leave a
@@ -56,7 +60,7 @@
 #define PV_JOB_IDLE_MS         15000   /* longest idle sleep (NOTIFY aside) */
 #define PV_JOB_MAX_ATTEMPTS    20      /* the column default, too */
 #define PV_JOB_KEEP_DONE_DAYS  7       /* maintenance.prune keeps these */
-#define PV_JOB_KEEP_DEAD_DAYS  90
+#define PV_JOB_KEEP_DEAD_DAYS  90      /* and these */
 
 /* A handler's answer when retrying cannot help: the job goes dead. */
 #define PV_JOB_PERMANENT (-2)
@@ -71,13 +75,13 @@ struct pv_job {
 	int64_t id;               /* jobs.id */
 	const char *kind;         /* e.g. "maintenance.prune" */
 	const char *payload;      /* the payload as JSON text */
-	struct json_object *args; /* the payload parsed (arena-owned) */
+	struct json_object *args; /* payload parsed by pv_job_run_once */
 	const char *dedup_key;    /* or NULL */
 	int attempt;              /* 1 on the first run */
 	int max_attempts;         /* dead after this many failures */
 	const char *worker;       /* locked_by: who holds the lease */
 	const char *prev_error;   /* last_error of an earlier try, or NULL */
-	int lapsed; /* its last attempt's lease expired: now dead, not run */
+	int lapsed;               /* dead at claim: last lease expired */
 };
 
 typedef int (*pv_job_fn)(struct pv_ctx *ctx, const struct pv_job *job,
@@ -104,14 +108,16 @@ struct pv_job_opts {
 void pv_job_opts_init(struct pv_job_opts *o);
 
 /*
- * Adds a job of kind with payload (JSON object text; NULL = "{}"),
- * due in run_after_s seconds (0 = now).  Call it inside the caller's
+ * Adds a job of kind ("area.verb": lowercase words joined by dots)
+ * with payload (JSON object text; NULL = "{}"), due in run_after_s
+ * seconds (0 = now).  Call it inside the caller's
  * transaction, so the job commits or rolls back with the change it
  * follows; workers are woken by a NOTIFY sent at commit.  If dedup_key
  * is not NULL and a job with that key exists, nothing is added and
  * 0 is returned: a repeated event is not an error, and the caller's
- * transaction stays usable.  Fails with PV_E_DB (bad kind or payload)
- * or PV_E_UNAVAILABLE.
+ * transaction stays usable.  Fails with PV_E_DB (bad kind or payload,
+ * which like any failed statement aborts the caller's transaction) or
+ * PV_E_UNAVAILABLE.
  */
 int pv_job_enqueue(struct pv_ctx *ctx, const char *kind, const char *payload,
     const char *dedup_key, int run_after_s, struct pv_err *err);

@@ -929,6 +929,39 @@ START_TEST(test_worker_sigterm_finishes_current_job)
 }
 END_TEST
 
+static void
+pg_ctl(const char *what)
+{
+	const char *argv[] = { getenv("PV_PG_CTL"), what, NULL };
+
+	ck_assert_msg(argv[0] != NULL, "PV_PG_CTL is not set");
+	ck_assert_int_eq(pv_proc_run(argv), 0);
+}
+
+/* A daemon outlives a database restart and listens again. */
+START_TEST(test_worker_survives_database_restart)
+{
+	pid_t pid;
+	int64_t id;
+	int st;
+
+	pid = start_worker("--id", "w1", "--poll", "10000", NULL);
+	for (st = 0; st < 250 && !logged("maintenance.prune attempt 1/20");
+	     st++)
+		usleep(20000);
+	pg_ctl("stop");
+	usleep(300000);
+	pg_ctl("start");
+	enqueue(&ctx, "test.sleep", NULL, NULL, 0);
+	id = last_id();
+	wait_state(id, "done", 6000);
+	ck_assert(logged("queue: PV_E_UNAVAILABLE"));
+	kill(pid, SIGTERM);
+	st = reap(pid);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+END_TEST
+
 /* --once runs what is due and exits; later jobs stay queued. */
 START_TEST(test_worker_once_drains_due_jobs)
 {
@@ -994,6 +1027,7 @@ jobs_suite(void)
 	tcase_add_test(tw, test_worker_killed_mid_job_is_finished_by_next);
 	tcase_add_test(tw, test_worker_sigterm_finishes_current_job);
 	tcase_add_test(tw, test_worker_once_drains_due_jobs);
+	tcase_add_test(tw, test_worker_survives_database_restart);
 	suite_add_tcase(s, tw);
 	return s;
 }
