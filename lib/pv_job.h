@@ -50,7 +50,8 @@
  *     pv_job_touch() as it goes; otherwise another worker takes the job
  *     over and this worker's outcome is discarded.  It must not leave a
  *     transaction open.  It may allocate from ctx->arena, which the
- *     worker resets after each job.
+ *     worker resets after each job; it must not reset it (the job
+ *     itself lives there).
  */
 
 /* Defaults of struct pv_job_opts (pv_job_opts_init()). */

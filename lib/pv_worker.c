@@ -158,7 +158,6 @@ pv_worker_prune(struct pv_ctx *ctx, const struct pv_job *job,
 			ctx->now = time(NULL);
 			if (pv_job_touch(ctx, job, PV_JOB_LEASE_S, err) == -1)
 				return -1;
-			pv_arena_reset(ctx->arena);
 		}
 	}
 	pv_log_msg(PV_LOG_INFO, "prune: deleted %ld %s, %ld %s, %ld %s, %ld %s",

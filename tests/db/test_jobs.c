@@ -688,6 +688,12 @@ START_TEST(test_job_prune_deletes_old_rows_and_reschedules)
 	           " FROM agents, (VALUES ('old', interval '25 h'),"
 	           "  ('new', interval '23 h')) v(k, d)"
 	           " WHERE public_id = 'agt_00000000000000aa'"));
+	/* More than two batches of old events, the oldest ids first. */
+	sql(&ctx,
+	    PV_SQL("INSERT INTO usage_events (agent_id, at, endpoint,"
+	           " method, status, latency_us, request_id)"
+	           " SELECT 1, now() - interval '500 days', 'prune test',"
+	           "  'GET', 200, 1, 'older' FROM generate_series(1, 12000)"));
 	sql(&ctx,
 	    PV_SQL("INSERT INTO usage_events (agent_id, at, endpoint,"
 	           " method, status, latency_us, request_id)"
