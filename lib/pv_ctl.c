@@ -169,6 +169,23 @@ row_to_json(const PGresult *res, const char *what, struct pv_err *err)
 	return row;
 }
 
+/* Wraps every row of res as {key: [rows]} in *out. */
+static int
+list_out(const PGresult *res, const char *key, struct json_object **out,
+    struct pv_err *err)
+{
+	struct json_object *arr;
+
+	if ((arr = rows_to_json(res, err)) == NULL)
+		return -1;
+	if ((*out = new_obj(err)) == NULL) {
+		json_object_put(arr);
+		return -1;
+	}
+	json_object_object_add(*out, key, arr);
+	return 0;
+}
+
 /* Prints a list of flat objects as an aligned table. */
 static void
 print_table(struct json_object *arr)
@@ -306,21 +323,14 @@ static int
 cmd_merchant_list(struct pv_ctx *ctx, int argc, char **argv,
     struct json_object **out, struct pv_err *err)
 {
-	struct json_object *arr;
 	PGresult *res;
 
 	if (parse(argc, argv, NULL, NULL, 0, 0, err) == -1 ||
 	    pv_db_exec(ctx,
 	        PV_SQL("SELECT " MERCHANT_COLS " FROM merchants ORDER BY id"),
-	        0, NULL, &res, err) == -1 ||
-	    (arr = rows_to_json(res, err)) == NULL)
+	        0, NULL, &res, err) == -1)
 		return -1;
-	if ((*out = new_obj(err)) == NULL) {
-		json_object_put(arr);
-		return -1;
-	}
-	json_object_object_add(*out, "merchants", arr);
-	return 0;
+	return list_out(res, "merchants", out, err);
 }
 
 /* pivotactl merchant show MERCHANT */
@@ -452,21 +462,14 @@ static int
 cmd_agent_list(struct pv_ctx *ctx, int argc, char **argv,
     struct json_object **out, struct pv_err *err)
 {
-	struct json_object *arr;
 	PGresult *res;
 
 	if (parse(argc, argv, NULL, NULL, 0, 0, err) == -1 ||
 	    pv_db_exec(ctx,
 	        PV_SQL("SELECT " AGENT_COLS " FROM agents a ORDER BY a.id"), 0,
-	        NULL, &res, err) == -1 ||
-	    (arr = rows_to_json(res, err)) == NULL)
+	        NULL, &res, err) == -1)
 		return -1;
-	if ((*out = new_obj(err)) == NULL) {
-		json_object_put(arr);
-		return -1;
-	}
-	json_object_object_add(*out, "agents", arr);
-	return 0;
+	return list_out(res, "agents", out, err);
 }
 
 /* The agent's settings as JSON, or PV_E_NOTFOUND. */

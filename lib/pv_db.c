@@ -319,6 +319,14 @@ pv_db_exec(struct pv_ctx *ctx, const char *sql, int n,
 	return 0;
 }
 
+/* Collects an outstanding pv_db_send() result; see pv_db.h. */
+void
+pv_db_settle(struct pv_ctx *ctx)
+{
+	if (ctx->db->conn != NULL)
+		drain(ctx->db);
+}
+
 /* Sends without waiting; see pv_db.h. */
 int
 pv_db_send(struct pv_ctx *ctx, const char *sql, int n,

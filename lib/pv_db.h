@@ -55,6 +55,9 @@ int pv_db_exec(struct pv_ctx *ctx, const char *sql, int n,
 int pv_db_send(struct pv_ctx *ctx, const char *sql, int n,
     const char *const *params, struct pv_err *err);
 
+/* Waits for the result of an earlier pv_db_send(), if any. */
+void pv_db_settle(struct pv_ctx *ctx);
+
 /* Like pv_db_exec() but fails with PV_E_NOTFOUND unless one row came back. */
 int pv_db_exec_one(struct pv_ctx *ctx, const char *sql, int n,
     const char *const *params, PGresult **res, struct pv_err *err);
