@@ -14,6 +14,7 @@
 #include "pv_config.h"
 #include "pv_crypto.h"
 #include "pv_ctl.h"
+#include "pv_ctl_int.h"
 #include "pv_db.h"
 #include "pv_log.h"
 #include "pv_migrate.h"
@@ -27,13 +28,6 @@ struct cmd {
 	const char *help;  /* one line */
 	int (*fn)(struct pv_ctx *ctx, int argc, char **argv,
 	    struct json_object **out, struct pv_err *err); /* 0 or -1 */
-};
-
-/* One option of a command: --name VALUE, or a flag without value. */
-struct opt {
-	const char *name; /* "--per-minute" */
-	int flag;         /* takes no value */
-	const char **val; /* where the value (or "1" for a flag) goes */
 };
 
 static int
@@ -50,10 +44,10 @@ usage_error(struct pv_err *err, const char *what, const char *arg)
  * or missing arguments are usage errors.
  */
 static int
-parse(int argc, char **argv, const struct opt *opts, const char **pos,
+parse(int argc, char **argv, const struct pv_ctl_opt *opts, const char **pos,
     int minpos, int maxpos, struct pv_err *err)
 {
-	const struct opt *o;
+	const struct pv_ctl_opt *o;
 	int i, n = 0;
 
 	for (i = 0; i < argc; i++) {
@@ -263,7 +257,8 @@ cmd_migrate(struct pv_ctx *ctx, int argc, char **argv, struct json_object **out,
     struct pv_err *err)
 {
 	const char *dir = ctx->cfg->migrations_dir;
-	const struct opt opts[] = { { "--dir", 0, &dir }, { NULL, 0, NULL } };
+	const struct pv_ctl_opt opts[] = { { "--dir", 0, &dir },
+		{ NULL, 0, NULL } };
 	int applied;
 
 	if (parse(argc, argv, opts, NULL, 0, 0, err) == -1 ||
@@ -299,7 +294,7 @@ cmd_merchant_create(struct pv_ctx *ctx, int argc, char **argv,
     struct json_object **out, struct pv_err *err)
 {
 	const char *name = NULL, *email = NULL, *url = "", *region = "US";
-	const struct opt opts[] = { { "--name", 0, &name },
+	const struct pv_ctl_opt opts[] = { { "--name", 0, &name },
 		{ "--email", 0, &email }, { "--store-url", 0, &url },
 		{ "--region", 0, &region }, { NULL, 0, NULL } };
 	const char *p[5];
@@ -444,7 +439,7 @@ cmd_agent_create(struct pv_ctx *ctx, int argc, char **argv,
 {
 	const char *pm = NULL, *dq = NULL;
 	struct agent_new a = { NULL, 600, 100000, NULL, NULL, NULL };
-	const struct opt opts[] = { { "--name", 0, &a.name },
+	const struct pv_ctl_opt opts[] = { { "--name", 0, &a.name },
 		{ "--per-minute", 0, &pm }, { "--daily", 0, &dq },
 		{ "--merchants", 0, &a.merchants }, { NULL, 0, NULL } };
 
@@ -580,7 +575,7 @@ cmd_agent_rotate_key(struct pv_ctx *ctx, int argc, char **argv,
     struct json_object **out, struct pv_err *err)
 {
 	struct rotate r = { NULL, "86400", NULL, NULL };
-	const struct opt opts[] = { { "--grace", 0, &r.grace },
+	const struct pv_ctl_opt opts[] = { { "--grace", 0, &r.grace },
 		{ NULL, 0, NULL } };
 	long grace;
 
@@ -603,7 +598,8 @@ cmd_agent_revoke_key(struct pv_ctx *ctx, int argc, char **argv,
     struct json_object **out, struct pv_err *err)
 {
 	const char *all = NULL, *pos[2] = { NULL, NULL }, *p[3];
-	const struct opt opts[] = { { "--all", 1, &all }, { NULL, 0, NULL } };
+	const struct pv_ctl_opt opts[] = { { "--all", 1, &all },
+		{ NULL, 0, NULL } };
 	PGresult *res;
 
 	if (parse(argc, argv, opts, pos, 1, 2, err) == -1)
@@ -641,7 +637,7 @@ cmd_agent_set_limits(struct pv_ctx *ctx, int argc, char **argv,
     struct json_object **out, struct pv_err *err)
 {
 	const char *pm = NULL, *dq = NULL, *p[3];
-	const struct opt opts[] = { { "--per-minute", 0, &pm },
+	const struct pv_ctl_opt opts[] = { { "--per-minute", 0, &pm },
 		{ "--daily", 0, &dq }, { NULL, 0, NULL } };
 	long v;
 
@@ -827,7 +823,7 @@ cmd_demo_seed(struct pv_ctx *ctx, int argc, char **argv,
     struct json_object **out, struct pv_err *err)
 {
 	struct demo d;
-	const struct opt opts[] = { { "--reuse-key", 0, &d.reuse_key },
+	const struct pv_ctl_opt opts[] = { { "--reuse-key", 0, &d.reuse_key },
 		{ NULL, 0, NULL } };
 
 	memset(&d, 0, sizeof(d));
@@ -848,6 +844,39 @@ cmd_demo_seed(struct pv_ctx *ctx, int argc, char **argv,
 	json_object_object_add(*out, "created_key",
 	    json_object_new_boolean(d.made_key));
 	return 0;
+}
+
+/* The helpers above, for commands in other files (pv_ctl_int.h). */
+int
+pv_ctl_parse(int argc, char **argv, const struct pv_ctl_opt *opts,
+    const char **pos, int minpos, int maxpos, struct pv_err *err)
+{
+	return parse(argc, argv, opts, pos, minpos, maxpos, err);
+}
+
+int
+pv_ctl_number(const char *s, long min, long max, const char *name, long *out,
+    struct pv_err *err)
+{
+	return number(s, min, max, name, out, err);
+}
+
+int
+pv_ctl_usage_error(struct pv_err *err, const char *what, const char *arg)
+{
+	return usage_error(err, what, arg);
+}
+
+struct json_object *
+pv_ctl_new_obj(struct pv_err *err)
+{
+	return new_obj(err);
+}
+
+struct json_object *
+pv_ctl_rows(const PGresult *res, struct pv_err *err)
+{
+	return rows_to_json(res, err);
 }
 
 static const struct cmd cmds[] = {
@@ -892,6 +921,10 @@ static const struct cmd cmds[] = {
 	    "create the demo merchant and agent if missing; print a working "
 	    "key",
 	    cmd_demo_seed },
+	{ "jobs list", "[--state S] [--kind K] [--limit N]",
+	    "list jobs, newest first", pv_ctl_jobs_list },
+	{ "jobs retry", "JOB_ID | --all-dead", "queue dead jobs again",
+	    pv_ctl_jobs_retry },
 	{ "version", "", "print the version", cmd_version },
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))

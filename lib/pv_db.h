@@ -105,6 +105,19 @@ int pv_db_script(struct pv_ctx *ctx, const char *sql, struct pv_err *err);
  */
 int pv_db_alive(struct pv_ctx *ctx, time_t max_age, struct pv_err *err);
 
+/*
+ * Waits up to timeout_ms for a notification on a channel this session
+ * LISTENs to (run LISTEN with pv_db_exec() first), or for fd to become
+ * readable (fd < 0: none), or for a signal.  Notifications that came
+ * in during earlier statements count at once.  Returns 1 if any
+ * notification arrived (all pending ones are consumed; payloads are
+ * not kept), 0 otherwise, or -1 with PV_E_UNAVAILABLE if the
+ * connection was lost (the next statement reconnects, and the LISTEN
+ * must then be repeated).  Without an open connection it only waits
+ * for fd.
+ */
+int pv_db_wait(struct pv_ctx *ctx, int fd, int timeout_ms, struct pv_err *err);
+
 /* Checks the server answers (SELECT 1). */
 int pv_db_ping(struct pv_ctx *ctx, struct pv_err *err);
 

@@ -417,6 +417,28 @@ wait_for_request(struct pv_ctx *ctx)
 	return n > 0;
 }
 
+/*
+ * Reads what is left of a plain-CGI request body: a program that exits
+ * with unread input makes Apache reset the connection, and the client
+ * would lose the response (a 413, say).  Bounded by CONTENT_LENGTH,
+ * which the server has already capped.
+ */
+static void
+drain_stdin(void)
+{
+	const char *cl = getenv("CONTENT_LENGTH");
+	char buf[65536];
+	unsigned long long left;
+	size_t n;
+
+	if (cl == NULL || (left = strtoull(cl, NULL, 10)) == 0)
+		return;
+	while (left > 0 &&
+	    (n = fread(buf, 1, left < sizeof(buf) ? (size_t)left : sizeof(buf),
+	         stdin)) > 0)
+		left -= n;
+}
+
 /* The main loop of every program; see pv_fcgi.h. */
 int
 pv_fcgi_run(const char *prog, pv_handler fn)
@@ -440,6 +462,7 @@ pv_fcgi_run(const char *prog, pv_handler fn)
 		io.arg = NULL;
 		status = pv_fcgi_serve(&ctx, fn, &io) == 0 ? 0 : 1;
 		fflush(stdout);
+		drain_stdin();
 		goto out;
 	}
 	if (FCGX_Init() != 0 || FCGX_InitRequest(&r, 0, 0) != 0) {

@@ -7,7 +7,7 @@
 #
 # The tests get PIVOTA_DATABASE_URL (role pivota, owner of database
 # pivota), PV_PG_ADMIN_URL (superuser), PV_PG_CTL (stop|start|status)
-# and PV_BUILD_DIR (for BUILD_DIR/bin/pivotactl).
+# and PV_BUILD_DIR (to run pivotactl and pivota-worker).
 # Each test runs in a transaction its teardown rolls back (STYLE.md 10).
 set -euo pipefail
 PV_PROG=db
