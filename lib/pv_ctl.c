@@ -18,7 +18,6 @@
 #include "pv_db.h"
 #include "pv_log.h"
 #include "pv_migrate.h"
-#include "pv_ctl_shopify.h" /* commands kept in pv_ctl_shopify.c */
 
 #define MAX_ARGS 64
 

@@ -8,7 +8,8 @@
 
 /*
  * Inside pivotactl: what pv_ctl.c shares with the files that hold
- * commands of one area (pv_ctl_jobs.c), and those commands.  Not an
+ * commands of one area (pv_ctl_jobs.c, pv_ctl_shopify.c), and those
+ * commands.  Not an
  * API for anything else.  A command parses its arguments with
  * pv_ctl_parse(), builds one JSON object in *out (owned by the caller,
  * which prints it as text or JSON) and returns 0, or -1 with err set
@@ -49,6 +50,12 @@ struct json_object *pv_ctl_rows(const PGresult *res, struct pv_err *err);
 int pv_ctl_jobs_list(struct pv_ctx *ctx, int argc, char **argv,
     struct json_object **out, struct pv_err *err);
 int pv_ctl_jobs_retry(struct pv_ctx *ctx, int argc, char **argv,
+    struct json_object **out, struct pv_err *err);
+
+/* pv_ctl_shopify.c */
+int pv_ctl_shopify_connect(struct pv_ctx *ctx, int argc, char **argv,
+    struct json_object **out, struct pv_err *err);
+int pv_ctl_shopify_disconnect(struct pv_ctx *ctx, int argc, char **argv,
     struct json_object **out, struct pv_err *err);
 
 #endif /* PV_CTL_INT_H */

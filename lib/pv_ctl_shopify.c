@@ -10,53 +10,8 @@
 
 #include <json-c/json.h>
 
-#include "pv_ctl_shopify.h"
+#include "pv_ctl_int.h"
 #include "pv_shopify.h"
-
-/* One --name VALUE option. */
-struct opt {
-	const char *name; /* "--shop" */
-	const char **val; /* where VALUE goes */
-};
-
-static int
-usage(struct pv_err *err, const char *what, const char *arg)
-{
-	PV_ERR(err, PV_E_INVALID, NULL, "%s %s", what, arg);
-	pv_err_reason(err, "usage");
-	return -1;
-}
-
-/* Splits argv into the options in opts and exactly one MERCHANT. */
-static int
-parse(int argc, char **argv, const struct opt *opts, const char **merchant,
-    struct pv_err *err)
-{
-	const struct opt *o;
-	int i;
-
-	*merchant = NULL;
-	for (i = 0; i < argc; i++) {
-		if (strncmp(argv[i], "--", 2) != 0) {
-			if (*merchant != NULL)
-				return usage(err, "unexpected argument",
-				    argv[i]);
-			*merchant = argv[i];
-			continue;
-		}
-		for (o = opts; o != NULL && o->name != NULL; o++)
-			if (strcmp(o->name, argv[i]) == 0)
-				break;
-		if (o == NULL || o->name == NULL)
-			return usage(err, "unknown option", argv[i]);
-		if (i + 1 == argc)
-			return usage(err, "missing value for", argv[i]);
-		*o->val = argv[++i];
-	}
-	if (*merchant == NULL)
-		return usage(err, "missing argument:", "MERCHANT");
-	return 0;
-}
 
 /* Reads one line (the token) from standard input into ctx->arena. */
 static int
@@ -81,16 +36,6 @@ read_stdin(struct pv_ctx *ctx, const char **out, struct pv_err *err)
 }
 
 static struct json_object *
-new_obj(struct pv_err *err)
-{
-	struct json_object *o = json_object_new_object();
-
-	if (o == NULL)
-		PV_ERR(err, PV_E_NOMEM, NULL, "out of memory");
-	return o;
-}
-
-static struct json_object *
 str_or_null(const char *s)
 {
 	return s != NULL && *s != '\0' ? json_object_new_string(s) : NULL;
@@ -108,15 +53,17 @@ pv_ctl_shopify_connect(struct pv_ctx *ctx, int argc, char **argv,
 {
 	struct pv_shopify_conn conn = { NULL, NULL, NULL };
 	const char *merchant, *secret = NULL, *at;
-	const struct opt opts[] = { { "--shop", &conn.shop },
-		{ "--token", &conn.token }, { "--api-base", &conn.api_base },
-		{ "--webhook-secret", &secret }, { NULL, NULL } };
+	const struct pv_ctl_opt opts[] = { { "--shop", 0, &conn.shop },
+		{ "--token", 0, &conn.token },
+		{ "--api-base", 0, &conn.api_base },
+		{ "--webhook-secret", 0, &secret }, { NULL, 0, NULL } };
 	struct pv_shopify_shop shop;
 
-	if (parse(argc, argv, opts, &merchant, err) == -1)
+	if (pv_ctl_parse(argc, argv, opts, &merchant, 1, 1, err) == -1)
 		return -1;
 	if (conn.shop == NULL || conn.token == NULL)
-		return usage(err, "required:", "--shop and --token");
+		return pv_ctl_usage_error(err,
+		    "required:", "--shop and --token");
 	if (strcmp(conn.token, "-") == 0 &&
 	    read_stdin(ctx, &conn.token, err) == -1)
 		return -1;
@@ -125,7 +72,7 @@ pv_ctl_shopify_connect(struct pv_ctx *ctx, int argc, char **argv,
 		return -1;
 	if (pv_shopify_connect(ctx, merchant, &conn, secret, &shop, &at, err) ==
 	        -1 ||
-	    (*out = new_obj(err)) == NULL)
+	    (*out = pv_ctl_new_obj(err)) == NULL)
 		return -1;
 	json_object_object_add(*out, "merchant_id",
 	    json_object_new_string(merchant));
@@ -156,9 +103,9 @@ pv_ctl_shopify_disconnect(struct pv_ctx *ctx, int argc, char **argv,
 {
 	const char *merchant, *shop;
 
-	if (parse(argc, argv, NULL, &merchant, err) == -1 ||
+	if (pv_ctl_parse(argc, argv, NULL, &merchant, 1, 1, err) == -1 ||
 	    pv_shopify_disconnect(ctx, merchant, &shop, err) == -1 ||
-	    (*out = new_obj(err)) == NULL)
+	    (*out = pv_ctl_new_obj(err)) == NULL)
 		return -1;
 	json_object_object_add(*out, "merchant_id",
 	    json_object_new_string(merchant));
