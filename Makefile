@@ -172,6 +172,8 @@ deps:
 # throwaway PostgreSQL (and web servers) and remove them afterwards.
 check: deps
 	@$(MAKE) --no-print-directory all tests
+	@# -O2 finds warnings -O0 cannot (maybe-uninitialized): build it too.
+	@$(MAKE) --no-print-directory BUILD=release all
 	@$(MAKE) --no-print-directory check-unit check-db check-leak \
 	    check-integration
 

@@ -144,7 +144,7 @@ int
 pv_worker_prune(struct pv_ctx *ctx, const struct pv_job *job,
     struct pv_err *err)
 {
-	long total[PRUNE__MAX] = { 0 }, got;
+	long total[PRUNE__MAX] = { 0 }, got = 0;
 	int what, i;
 
 	for (what = 0; what < PRUNE__MAX; what++) {
