@@ -15,9 +15,11 @@
 #include "pv_crypto.h"
 #include "pv_ctl.h"
 #include "pv_ctl_int.h"
+#include "pv_ctl_products.h"
 #include "pv_db.h"
 #include "pv_log.h"
 #include "pv_migrate.h"
+#include "pv_money.h"
 
 #define MAX_ARGS 64
 
@@ -284,36 +286,43 @@ cmd_version(struct pv_ctx *ctx, int argc, char **argv, struct json_object **out,
 
 #define MERCHANT_COLS \
 	"public_id AS merchant_id, business_name, email, store_url, region," \
-	" status, to_char(created_at AT TIME ZONE 'UTC'," \
+	" status, currency, platform, product_count," \
+	" to_char(created_at AT TIME ZONE 'UTC'," \
 	" 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS created_at"
 
-/* pivotactl merchant create --name N --email E [--store-url U] [--region R] */
+/* pivotactl merchant create --name N --email E [--store-url U] [--region R]
+ * [--currency C] */
 static int
 cmd_merchant_create(struct pv_ctx *ctx, int argc, char **argv,
     struct json_object **out, struct pv_err *err)
 {
 	const char *name = NULL, *email = NULL, *url = "", *region = "US";
+	const char *currency = "USD";
 	const struct pv_ctl_opt opts[] = { { "--name", 0, &name },
 		{ "--email", 0, &email }, { "--store-url", 0, &url },
-		{ "--region", 0, &region }, { NULL, 0, NULL } };
-	const char *p[5];
+		{ "--region", 0, &region }, { "--currency", 0, &currency },
+		{ NULL, 0, NULL } };
+	const char *p[6];
 	PGresult *res;
 
 	if (parse(argc, argv, opts, NULL, 0, 0, err) == -1)
 		return -1;
 	if (name == NULL || email == NULL)
 		return usage_error(err, "required:", "--name and --email");
-	if (pv_crypto_token(ctx->arena, "mer_", 8, &p[0], err) == -1)
+	if (pv_money_currency_check(currency, "--currency", err) == -1 ||
+	    pv_crypto_token(ctx->arena, "mer_", 8, &p[0], err) == -1)
 		return -1;
 	p[1] = name;
 	p[2] = email;
 	p[3] = url;
 	p[4] = region;
+	p[5] = currency;
 	if (pv_db_exec(ctx,
 	        PV_SQL("INSERT INTO merchants (public_id, business_name,"
-	               " email, store_url, region)"
-	               " VALUES ($1, $2, $3, $4, $5) RETURNING " MERCHANT_COLS),
-	        5, p, &res, err) == -1)
+	               " email, store_url, region, currency)"
+	               " VALUES ($1, $2, $3, $4, $5, $6)"
+	               " RETURNING " MERCHANT_COLS),
+	        6, p, &res, err) == -1)
 		return -1;
 	return (*out = row_to_json(res, "merchant", err)) == NULL ? -1 : 0;
 }
@@ -736,13 +745,15 @@ struct demo {
 	int made_merchant;       /* out: created now */
 	int made_agent;          /* out: created now */
 	int made_key;            /* out: created now */
+	long products;           /* out: catalog products seeded now */
 };
 
 /*
- * Makes the demo merchant and agent unless they exist, and gives the
- * agent a key: the one passed with --reuse-key if it still works for
- * this agent, else a new one.  Later issues add the demo catalog and
- * the dashboard login here.
+ * Makes the demo merchant and agent unless they exist, gives a
+ * merchant without products the demo catalog (never twice: stock an
+ * earlier run sold stays sold), and gives the agent a key: the one
+ * passed with --reuse-key if it still works for this agent, else a new
+ * one.  Later issues add the dashboard login here.
  */
 static int
 demo_seed(struct pv_ctx *ctx, void *arg, struct pv_err *err)
@@ -753,8 +764,9 @@ demo_seed(struct pv_ctx *ctx, void *arg, struct pv_err *err)
 
 	p[0] = DEMO_EMAIL;
 	if (pv_db_exec(ctx,
-	        PV_SQL("SELECT public_id FROM merchants WHERE email = $1"), 1,
-	        p, &res, err) == -1)
+	        PV_SQL("SELECT public_id, id, currency, product_count"
+	               " FROM merchants WHERE email = $1"),
+	        1, p, &res, err) == -1)
 		return -1;
 	if (PQntuples(res) == 0) {
 		if (pv_crypto_token(ctx->arena, "mer_", 8, &p[0], err) == -1)
@@ -766,12 +778,17 @@ demo_seed(struct pv_ctx *ctx, void *arg, struct pv_err *err)
 		            " email, store_url, region) VALUES ($1,"
 		            " 'Pivota Demo Outfitters', $2,"
 		            " 'https://demo.pivota.test', 'US')"
-		            " RETURNING public_id"),
+		            " RETURNING public_id, id, currency, "
+		            "product_count"),
 		        2, p, &res, err) == -1)
 			return -1;
 		d->made_merchant = 1;
 	}
 	d->merchant_id = PQgetvalue(res, 0, 0);
+	if (strcmp(PQgetvalue(res, 0, 3), "0") == 0 &&
+	    pv_ctl_demo_catalog(ctx, PQgetvalue(res, 0, 1),
+	        PQgetvalue(res, 0, 2), &d->products, err) == -1)
+		return -1;
 
 	p[0] = DEMO_AGENT;
 	if (pv_db_exec(ctx,
@@ -842,6 +859,8 @@ cmd_demo_seed(struct pv_ctx *ctx, int argc, char **argv,
 	    json_object_new_boolean(d.made_agent));
 	json_object_object_add(*out, "created_key",
 	    json_object_new_boolean(d.made_key));
+	json_object_object_add(*out, "seeded_products",
+	    json_object_new_int64(d.products));
 	return 0;
 }
 
@@ -882,7 +901,8 @@ static const struct cmd cmds[] = {
 	{ "migrate", "[--dir DIR]", "apply pending database migrations",
 	    cmd_migrate },
 	{ "merchant create",
-	    "--name NAME --email EMAIL [--store-url URL] [--region CC]",
+	    "--name NAME --email EMAIL [--store-url URL] [--region CC]"
+	    " [--currency ISO]",
 	    "register a merchant", cmd_merchant_create },
 	{ "merchant list", "", "list merchants", cmd_merchant_list },
 	{ "merchant show", "MERCHANT", "show one merchant", cmd_merchant_show },
@@ -916,9 +936,14 @@ static const struct cmd cmds[] = {
 	{ "agent suspend", "AGENT", "refuse every request of an agent",
 	    cmd_agent_suspend },
 	{ "agent activate", "AGENT", "lift a suspension", cmd_agent_activate },
+	{ "products import",
+	    "MERCHANT FILE [--replace] [--dry-run] [--format csv|json|jsonl]",
+	    "import a catalog file: every row or none (--replace archives "
+	    "products it does not list)",
+	    pv_ctl_products_import },
 	{ "demo-seed", "[--reuse-key KEY]",
-	    "create the demo merchant and agent if missing; print a working "
-	    "key",
+	    "create the demo merchant, its catalog and the demo agent if "
+	    "missing; print a working key",
 	    cmd_demo_seed },
 	{ "jobs list", "[--state S] [--kind K] [--limit N]",
 	    "list jobs, newest first", pv_ctl_jobs_list },

@@ -22,6 +22,22 @@
 #   bench_row NAME URL BASELINE_URL [HEADER...]
 # e.g. bench_row "GET /agent/v1/products/search" \
 #          "$BASE/agent/v1/products/search?q=shoe" "$HELLO" "X-API-Key: $KEY"
+# Rows whose requests rotate (a wrk Lua script picks each path) use
+#   bench_pair NAME CONNS URL LUA BASE_URL BASE_LUA [HEADER...]
+# (the headers go to both sides), and a row measured against the same
+# SQL run bare by pgbench
+#   bench_pgbench NAME CONNS URL LUA SQL_DIR [HEADER...]
+#
+# The catalog rows run on the bench catalog (bench/catalog.sql: 100,000
+# products over 50 merchants), with shared_buffers raised to 256MB so
+# that it stays in memory as it would in production.  Search is
+# measured with a mix of broad single words (thousands of matches),
+# two-word queries and misspellings, at 4 concurrent clients (issue 4:
+# p99 <= 25 ms there), against pgbench running the very same statement
+# (bench/sqltext prints it from lib/pv_products_sql.h) with the same
+# mix; misspellings against their exact spellings; the product lookup
+# against bench/pgone, a bare libfcgi + libpq program running the same
+# lookup statement.  PV_BENCH_CATALOG=0 skips the catalog rows.
 set -euo pipefail
 PV_PROG=bench
 . "$(dirname "$0")/lib.sh"
@@ -35,9 +51,15 @@ THREADS=${PV_BENCH_THREADS:-2}
 CONNS=${PV_BENCH_CONNS:-32}
 WARMUP=${PV_BENCH_WARMUP:-2s}
 PROCS=${PV_PROCS:-8}
+CATALOG=${PV_BENCH_CATALOG:-1}
 [ -x "$BUILD/bench/hello" ] || pv_die "$BUILD/bench/hello is not built"
 [ -x "$BUILD/cgi-bin/health" ] || pv_die "$BUILD/cgi-bin/health is not built"
 command -v wrk >/dev/null || pv_die "wrk is missing (make deps)"
+if [ "$CATALOG" = 1 ]; then
+	[ -x "$BUILD/bench/pgone" ] || pv_die "$BUILD/bench/pgone is not built"
+	[ -x "$BUILD/bench/sqltext" ] || pv_die "$BUILD/bench/sqltext is not built"
+	command -v pgbench >/dev/null || pv_die "pgbench is missing (make deps)"
+fi
 
 unset PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE
 T= LT=
@@ -73,12 +95,22 @@ export PIVOTA_ENV=test
 PIVOTA_MASTER_KEY=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 export PIVOTA_MASTER_KEY
 unset PIVOTA_CONFIG
+if [ "$CATALOG" = 1 ]; then
+	t0=$(date +%s.%N)
+	"$PV_PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -f "$PV_ROOT/bench/catalog.sql" \
+	    "$PIVOTA_DATABASE_URL" >/dev/null
+	"$PV_PGBIN/psql" -X -q -v ON_ERROR_STOP=1 \
+	    -c "ALTER SYSTEM SET shared_buffers = '256MB'" "$PV_PG_ADMIN_URL"
+	"$PV_PG_CTL" stop && "$PV_PG_CTL" start
+	pv_say "$(awk -v s="$t0" -v e="$(date +%s.%N)" 'BEGIN { printf "bench catalog loaded in %.1fs", e - s }')"
+fi
 pv_stage "$BUILD" "$T/app"
 mkdir -p "$T/www"
 cp -R "$PV_ROOT/www/." "$T/www/"
 chmod -R a+rX "$T/www"
 cat >"$T/bench-routes.conf" <<CONF
 \$HTTP["url"] =~ "^/bench/hello\$" { fastcgi.server = ( "" => ( var.pv_fcgi + ( "bin-path" => "$T/app/bench/hello", "socket" => var.pv_run + "/hello.sock" ) ) ) }
+\$HTTP["url"] =~ "^/bench/pgone\$" { fastcgi.server = ( "" => ( var.pv_fcgi + ( "bin-path" => "$T/app/bench/pgone", "socket" => var.pv_run + "/pgone.sock" ) ) ) }
 CONF
 pv_serve lighttpd "$T/lighttpd" "$T/app/cgi-bin" "$T/www" "$PROCS" \
     --append "$T/bench-routes.conf"
@@ -93,14 +125,17 @@ for u in "$BASE/health" "$HELLO"; do
 done
 
 # wrk_once URL [HEADER...]: one wrk run; prints "req/s p50_ms p99_ms
-# errors" (errors: non-2xx/3xx responses plus socket errors).
+# errors" (errors: non-2xx/3xx responses plus socket errors).  WRK_LUA
+# (a script choosing each request) and WRK_CONNS override the defaults.
 wrk_once() {
-	local url=$1 out h=()
+	local url=$1 out h=() c=${WRK_CONNS:-$CONNS} t=$THREADS
 	shift
 	for x in "$@"; do
 		h+=(-H "$x")
 	done
-	out=$(wrk -t "$THREADS" -c "$CONNS" -d "$DURATION" --latency \
+	[ -n "${WRK_LUA:-}" ] && h+=(-s "$WRK_LUA")
+	[ "$t" -gt "$c" ] && t=$c
+	out=$(wrk -t "$t" -c "$c" -d "$DURATION" --latency \
 	    "${h[@]}" "$url" 2>&1) || { echo "$out" >&2; return 1; }
 	echo "$out" | awk '
 	function ms(v) {
@@ -163,6 +198,94 @@ bench_row() {
 	[ "$terr" -eq 0 ] || WARN+=("$name: $terr non-2xx responses or socket errors")
 }
 
+# bench_pair NAME CONNS URL LUA BASE_URL BASE_LUA [HEADER...]: like
+# bench_row, with Lua scripts choosing the requests of each side, the
+# headers on both sides, and CONNS connections.
+bench_pair() {
+	local name=$1 conns=$2 url=$3 lua=$4 base=$5 blua=$6 r t b
+	local tr=() tp50=() tp99=() br=() terr=0 rps p50 p99 err
+	shift 6
+	WRK_CONNS=$conns WRK_LUA=$lua wrk_once "$url" "$@" >/dev/null || true
+	for r in $(seq "$ROUNDS"); do
+		t=$(WRK_CONNS=$conns WRK_LUA=$lua wrk_once "$url" "$@")
+		b=$(WRK_CONNS=$conns WRK_LUA=$blua wrk_once "$base" "$@")
+		pv_say "$name, round $r: $t; baseline $b (req/s p50 p99 errors)"
+		read -r rps p50 p99 err <<<"$t"
+		tr+=("$rps") tp50+=("$p50") tp99+=("$p99") br+=("${b%% *}")
+		terr=$((terr + err + $(echo "$b" | awk '{ print $4 }')))
+	done
+	add_row "$name" "$conns" tr br tp50 tp99 "$terr"
+}
+
+# pgbench_once CONNS SQL_DIR: the statements of SQL_DIR/*.sql, one per
+# transaction, equally weighted, prepared; prints "tps avg_ms".
+pgbench_once() {
+	local conns=$1 dir=$2 f=() out j=$THREADS
+	for x in "$dir"/*.sql; do
+		f+=(-f "$x")
+	done
+	[ "$j" -gt "$conns" ] && j=$conns
+	out=$(pgbench -n -M prepared -c "$conns" -j "$j" -T "${DURATION%s}" \
+	    "${f[@]}" "$PIVOTA_DATABASE_URL" 2>&1) || { echo "$out" >&2; return 1; }
+	echo "$out" | awk '/^tps = / { tps = $3 } /^latency average/ { lat = $4 }
+	    END { printf "%.1f %.3f\n", tps, lat }'
+}
+
+# bench_pgbench NAME CONNS URL LUA SQL_DIR [HEADER...]: the endpoint
+# through wrk against the same SQL through pgbench, alternately.
+bench_pgbench() {
+	local name=$1 conns=$2 url=$3 lua=$4 dir=$5 r t b
+	local tr=() tp50=() tp99=() br=() terr=0 rps p50 p99 err
+	shift 5
+	WRK_CONNS=$conns WRK_LUA=$lua wrk_once "$url" "$@" >/dev/null || true
+	for r in $(seq "$ROUNDS"); do
+		t=$(WRK_CONNS=$conns WRK_LUA=$lua wrk_once "$url" "$@")
+		b=$(pgbench_once "$conns" "$dir")
+		pv_say "$name, round $r: $t; pgbench $b (tps avg_ms)"
+		read -r rps p50 p99 err <<<"$t"
+		tr+=("$rps") tp50+=("$p50") tp99+=("$p99") br+=("${b%% *}")
+		terr=$((terr + err))
+	done
+	add_row "$name" "$conns" tr br tp50 tp99 "$terr"
+}
+
+# add_row NAME CONNS RPS_ARRAY BASE_ARRAY P50_ARRAY P99_ARRAY ERRORS
+add_row() {
+	local -n _tr=$3 _br=$4 _p50=$5 _p99=$6
+	local mr mb m50 m99
+	mr=$(printf '%s\n' "${_tr[@]}" | median)
+	mb=$(printf '%s\n' "${_br[@]}" | median)
+	m50=$(printf '%s\n' "${_p50[@]}" | median)
+	m99=$(printf '%s\n' "${_p99[@]}" | median)
+	ROWS+=("$(awk -v n="$1 (c$2)" -v r="$mr" -v b="$mb" -v p="$m50" -v q="$m99" \
+	    'BEGIN { printf "| %-28s | %9.0f | %7.2f ms | %7.2f ms | %5.2f |", n, r, p, q, (b > 0 ? r / b : 0) }')")
+	[ "$7" -eq 0 ] || WARN+=("$1: $7 non-2xx responses or socket errors")
+}
+
+# lua_paths FILE PATH...: a wrk script sending the paths in turn.
+lua_paths() {
+	local f=$1 x
+	shift
+	{
+		echo "local paths = {"
+		for x in "$@"; do
+			printf '  "%s",\n' "$x"
+		done
+		echo "}"
+		echo "local i = 0"
+		echo "request = function()"
+		echo "  i = i + 1"
+		echo "  return wrk.format(\"GET\", paths[(i % #paths) + 1])"
+		echo "end"
+	} >"$f"
+}
+
+# urlq TEXT: TEXT for a query string (spaces only: the mix has no
+# other character to escape).
+urlq() {
+	printf '%s' "${1// /%20}"
+}
+
 print_table() {
 	printf '\nwrk -t%s -c%s -d%s, median of %s rounds alternating with the baseline; lighttpd, %s procs per program\n\n' \
 	    "$THREADS" "$CONNS" "$DURATION" "$ROUNDS" "$PROCS"
@@ -183,4 +306,51 @@ bench_row "GET /health vs hello" "$BASE/health" "$HELLO"
 # The whole agent prologue (auth, limits, usage) against /health.
 bench_row "GET /agent/v1/rate-limits vs health" "$BASE/agent/v1/rate-limits" \
     "$BASE/health" "X-API-Key: $KEY"
+
+if [ "$CATALOG" = 1 ]; then
+	AGENT_ID=$("$PV_PGBIN/psql" -X -At -c "SELECT id FROM agents WHERE name = 'bench'" \
+	    "$PIVOTA_DATABASE_URL")
+	BROAD=(hoodie jacket sneakers backpack shirt boots jeans sweater)
+	TWO=("wool socks" "leather boots" "organic cotton" "rain jacket"
+	    "denim jeans" "linen shirt" "merino beanie" "canvas backpack")
+	TYPOS=(hodie jakcet snekers backpak "lether boots" "organik cotton"
+	    "cashmir scarf" "runing shoes")
+	EXACT=(hoodie jacket sneakers backpack "leather boots" "organic cotton"
+	    "cashmere scarf" "running shoes")
+	S=/agent/v1/products/search?q=
+	mix=() typo=() exact=()
+	mkdir -p "$T/pgbench"
+	i=0
+	for q in "${BROAD[@]}" "${TWO[@]}" "${TYPOS[@]}"; do
+		mix+=("$S$(urlq "$q")")
+		"$BUILD/bench/sqltext" "$AGENT_ID" "$q" >"$T/pgbench/q$i.sql"
+		i=$((i + 1))
+	done
+	for q in "${TYPOS[@]}"; do typo+=("$S$(urlq "$q")"); done
+	for q in "${EXACT[@]}"; do exact+=("$S$(urlq "$q")"); done
+	lua_paths "$T/mix.lua" "${mix[@]}"
+	lua_paths "$T/typo.lua" "${typo[@]}"
+	lua_paths "$T/exact.lua" "${exact[@]}"
+	ids=$("$PV_PGBIN/psql" -X -At -F ' ' -c "SELECT m.public_id, p.public_id
+	    FROM products p JOIN merchants m ON m.id = p.merchant_id
+	    ORDER BY md5(p.public_id) LIMIT 1000" "$PIVOTA_DATABASE_URL")
+	mine=() bare=()
+	while read -r m p; do
+		mine+=("/agent/v1/products/$m/$p")
+		bare+=("/bench/pgone?m=$m&p=$p")
+	done <<<"$ids"
+	lua_paths "$T/lookup.lua" "${mine[@]}"
+	lua_paths "$T/pgone.lua" "${bare[@]}"
+	for u in "$BASE${mine[0]}" "$BASE${bare[0]}" "$BASE${mix[0]}"; do
+		code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" "$u")
+		[ "$code" = 200 ] || pv_die "$u answers $code, not 200"
+	done
+
+	bench_pgbench "search mix vs pgbench" 4 "$BASE/" "$T/mix.lua" \
+	    "$T/pgbench" "X-API-Key: $KEY"
+	bench_pair "search typos vs exact" 4 "$BASE/" "$T/typo.lua" \
+	    "$BASE/" "$T/exact.lua" "X-API-Key: $KEY"
+	bench_pair "GET product vs pgone" "$CONNS" "$BASE/" "$T/lookup.lua" \
+	    "$BASE/" "$T/pgone.lua" "X-API-Key: $KEY"
+fi
 print_table

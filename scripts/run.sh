@@ -156,6 +156,7 @@ Pivota is running at $URL   (Ctrl-C stops it; data stays in var/)
 
   curl -s $URL/health
   curl -s -H 'X-API-Key: $(field agent_api_key)' $URL/agent/v1/rate-limits
+  curl -s -H 'X-API-Key: $(field agent_api_key)' '$URL/agent/v1/products/search?q=hoodie&limit=2'
 
   demo agent key:   $(field agent_api_key)
   demo merchant:    $(field merchant_id)
