@@ -20,50 +20,58 @@
  * One round trip: find the key's agent, and if it is active advance
  * its minute window and day counters.  The day counter only counts
  * requests the minute limit let through.  No row: unknown, revoked or
- * expired key.  A row without counts: the agent is suspended.
+ * expired key.  A row without counts: the agent is suspended.  The
+ * same statement appends this process's previous usage event
+ * ($2..$11, all NULL when there is none), so an agent request costs
+ * one statement in all.
  */
 #define PROLOGUE_SQL \
 	PV_SQL( \
-	    "WITH s AS (SELECT set_config('synchronous_commit', 'off', " \
-	    "true))," \
+	    "WITH s AS (SELECT set_config('synchronous_commit', 'off'," \
+	    " true))," \
+	    " u AS (" \
+	    "  INSERT INTO usage_events (agent_id, endpoint, method," \
+	    "   status, latency_us, merchant_id, order_id, gmv_minor," \
+	    "   currency, request_id)" \
+	    "  SELECT $2::bigint, $3, $4, $5::int, $6::int, $7::bigint," \
+	    "   $8, $9::bigint, $10, $11 WHERE $2 IS NOT NULL)," \
 	    " k AS (" \
-	    "  SELECT a.id, a.public_id, a.name, a.status, " \
-	    "a.per_minute_limit," \
-	    "         a.daily_quota" \
+	    "  SELECT a.id, a.public_id, a.name, a.status," \
+	    "   a.per_minute_limit, a.daily_quota" \
 	    "  FROM api_keys k JOIN agents a ON a.id = k.agent_id" \
 	    "  WHERE k.key_hash = $1::bytea AND k.revoked_at IS NULL" \
-	    "    AND (k.expires_at IS NULL OR k.expires_at > now()))," \
+	    "   AND (k.expires_at IS NULL OR k.expires_at > now()))," \
 	    " r AS (" \
 	    "  INSERT INTO agent_rate AS r" \
-	    "   (agent_id, minute_start, minute_count, day_start, day_count)" \
+	    "   (agent_id, minute_start, minute_count, day_start," \
+	    "   day_count)" \
 	    "  SELECT id, date_trunc('minute', now()), 1," \
-	    "         (now() AT TIME ZONE 'UTC')::date, 1" \
+	    "   (now() AT TIME ZONE 'UTC')::date, 1" \
 	    "  FROM k WHERE status = 'active'" \
 	    "  ON CONFLICT (agent_id) DO UPDATE SET" \
-	    "   minute_count = CASE WHEN r.minute_start = " \
-	    "EXCLUDED.minute_start" \
-	    "                  THEN r.minute_count + 1 ELSE 1 END," \
+	    "   minute_count = CASE WHEN r.minute_start =" \
+	    "    EXCLUDED.minute_start THEN r.minute_count + 1 ELSE 1 END," \
 	    "   minute_start = EXCLUDED.minute_start," \
 	    "   day_count = CASE WHEN r.day_start = EXCLUDED.day_start" \
-	    "               THEN r.day_count ELSE 0 END +" \
-	    "    CASE WHEN (CASE WHEN r.minute_start = EXCLUDED.minute_start" \
-	    "               THEN r.minute_count + 1 ELSE 1 END)" \
-	    "          <= (SELECT per_minute_limit FROM k) THEN 1 ELSE 0 END," \
+	    "    THEN r.day_count ELSE 0 END +" \
+	    "    CASE WHEN (CASE WHEN r.minute_start =" \
+	    "     EXCLUDED.minute_start THEN r.minute_count + 1 ELSE 1 END)" \
+	    "     <= (SELECT per_minute_limit FROM k) THEN 1 ELSE 0 END," \
 	    "   day_start = EXCLUDED.day_start" \
 	    "  RETURNING minute_count, day_count," \
-	    "   extract(epoch FROM minute_start)::bigint + 60 AS " \
-	    "minute_reset," \
+	    "   extract(epoch FROM minute_start)::bigint + 60" \
+	    "    AS minute_reset," \
 	    "   extract(epoch FROM (day_start + 1)::timestamp" \
-	    "           AT TIME ZONE 'UTC')::bigint AS day_reset)" \
-	    " SELECT k.id, k.public_id, k.name, k.status, k.per_minute_limit," \
-	    "  k.daily_quota, r.minute_count, r.day_count, r.minute_reset," \
-	    "  r.day_reset," \
-	    "  EXISTS (SELECT 1 FROM agent_merchants m WHERE m.agent_id = " \
-	    "k.id)," \
+	    "    AT TIME ZONE 'UTC')::bigint AS day_reset)" \
+	    " SELECT k.id, k.public_id, k.name, k.status," \
+	    "  k.per_minute_limit, k.daily_quota, r.minute_count," \
+	    "  r.day_count, r.minute_reset, r.day_reset," \
+	    "  EXISTS (SELECT 1 FROM agent_merchants m" \
+	    "   WHERE m.agent_id = k.id)," \
 	    "  s.set_config" \
 	    " FROM k CROSS JOIN s LEFT JOIN r ON true")
 
-/* The usage event: an append, nothing to wait for. */
+/* A usage event on its own, when no prologue came to carry it. */
 #define USAGE_SQL \
 	PV_SQL( \
 	    "WITH s AS (SELECT set_config('synchronous_commit', 'off'," \
@@ -141,12 +149,33 @@ num(const PGresult *res, int col)
 	return strtoll(PQgetvalue(res, 0, col), NULL, 10);
 }
 
+/* Copies src into a fixed field (cut if too long: ids never are). */
+static void
+put(char *dst, size_t size, const char *src)
+{
+	if (snprintf(dst, size, "%s", src != NULL ? src : "") < 0)
+		dst[0] = '\0';
+}
+
+/* The ten statement parameters of a usage row, NULL where empty. */
+static void
+usage_params(const struct pv_usage_row *u, const char **p)
+{
+	const char *f[10] = { u->agent_id, u->endpoint, u->method, u->status,
+		u->latency_us, u->merchant_id, u->order_id, u->gmv_minor,
+		u->currency, u->request_id };
+	size_t i;
+
+	for (i = 0; i < 10; i++)
+		p[i] = u->pending && f[i][0] != '\0' ? f[i] : NULL;
+}
+
 /* Authenticates and rate limits; see pv_agent.h. */
 int
 pv_agent_authenticate(struct pv_ctx *ctx, const struct pv_req *req,
     struct pv_resp *resp, struct pv_err *err)
 {
-	const char *key, *p[1];
+	const char *key, *p[11];
 	struct pv_agent *a;
 	PGresult *res;
 	long long wait;
@@ -165,9 +194,11 @@ pv_agent_authenticate(struct pv_ctx *ctx, const struct pv_req *req,
 		pv_err_reason(err, "invalid_api_key");
 		return -1;
 	}
+	usage_params(&ctx->unsent, p + 1);
 	if (pv_agent_key_hash(ctx, key, &p[0], err) == -1 ||
-	    pv_db_exec(ctx, PROLOGUE_SQL, 1, p, &res, err) == -1)
+	    pv_db_exec(ctx, PROLOGUE_SQL, 11, p, &res, err) == -1)
 		return -1;
+	ctx->unsent.pending = 0; /* written by the statement */
 	if (PQntuples(res) != 1) {
 		PV_ERR(err, PV_E_AUTH, "X-API-Key",
 		    "The API key is unknown, revoked or expired.");
@@ -226,34 +257,50 @@ pv_agent_authenticate(struct pv_ctx *ctx, const struct pv_req *req,
 	return 0;
 }
 
-/* Sends the usage row; see pv_agent.h. */
+/* Keeps the finished request's usage row; see pv_agent.h. */
 void
 pv_agent_record(struct pv_ctx *ctx, const char *method, int status,
     long latency_us)
 {
-	struct pv_err err = { 0 };
-	char st[16], lat[24], gmv[24];
-	const char *p[10];
+	struct pv_usage_row *u = &ctx->unsent;
+	char num[24];
 
 	if (ctx->agent == NULL)
 		return;
-	if (snprintf(st, sizeof(st), "%d", status) < 0 ||
-	    snprintf(lat, sizeof(lat), "%ld", latency_us) < 0 ||
-	    snprintf(gmv, sizeof(gmv), "%lld", ctx->usage.gmv_minor) < 0)
+	pv_agent_flush(ctx); /* an older row still waiting goes first */
+	put(u->agent_id, sizeof(u->agent_id), ctx->agent->id);
+	put(u->endpoint, sizeof(u->endpoint),
+	    ctx->usage.endpoint != NULL ? ctx->usage.endpoint : "?");
+	put(u->method, sizeof(u->method), method);
+	(void)snprintf(u->status, sizeof(u->status), "%d", status);
+	(void)snprintf(u->latency_us, sizeof(u->latency_us), "%ld", latency_us);
+	put(u->merchant_id, sizeof(u->merchant_id), ctx->usage.merchant_id);
+	put(u->order_id, sizeof(u->order_id), ctx->usage.order_id);
+	num[0] = '\0';
+	if (ctx->usage.currency != NULL)
+		(void)snprintf(num, sizeof(num), "%lld", ctx->usage.gmv_minor);
+	put(u->gmv_minor, sizeof(u->gmv_minor), num);
+	put(u->currency, sizeof(u->currency), ctx->usage.currency);
+	put(u->request_id, sizeof(u->request_id), ctx->request_id);
+	u->pending = 1;
+}
+
+/* Sends the waiting usage row on its own; see pv_agent.h. */
+void
+pv_agent_flush(struct pv_ctx *ctx)
+{
+	struct pv_err err = { 0 };
+	const char *p[10];
+
+	if (!ctx->unsent.pending)
 		return;
-	p[0] = ctx->agent->id;
-	p[1] = ctx->usage.endpoint != NULL ? ctx->usage.endpoint : "?";
-	p[2] = method;
-	p[3] = st;
-	p[4] = lat;
-	p[5] = ctx->usage.merchant_id;
-	p[6] = ctx->usage.order_id;
-	p[7] = ctx->usage.currency != NULL ? gmv : NULL;
-	p[8] = ctx->usage.currency;
-	p[9] = ctx->request_id;
-	if (pv_db_send(ctx, USAGE_SQL, 10, p, &err) == -1)
+	usage_params(&ctx->unsent, p);
+	if (pv_db_send(ctx, USAGE_SQL, 10, p, &err) == -1) {
 		pv_log_msg(PV_LOG_WARN, "%s usage not recorded: %s",
-		    ctx->request_id, err.msg);
+		    ctx->unsent.request_id, err.msg);
+		return; /* kept: the next prologue or flush tries again */
+	}
+	ctx->unsent.pending = 0;
 }
 
 /* Creates and stores a key; see pv_agent.h. */

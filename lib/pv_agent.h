@@ -12,8 +12,9 @@
  * window and UTC-day counters are advanced in one upsert on a single
  * row per agent (so limits hold exactly across processes and web
  * nodes), and the counters commit without waiting for the WAL flush.
- * pv_agent_record() writes the usage event after the response has
- * been sent, without waiting for the answer.
+ * The usage event of a finished request is kept by pv_agent_record()
+ * and written by the next prologue statement of the same process, or
+ * by pv_agent_flush() when the process falls idle.
  *
  * Keys are "ak_live_" + 64 lowercase hex (32 CSPRNG bytes); only the
  * hash and a display prefix are stored.
@@ -45,11 +46,18 @@ int pv_agent_authenticate(struct pv_ctx *ctx, const struct pv_req *req,
     struct pv_resp *resp, struct pv_err *err);
 
 /*
- * Records the finished request of ctx->agent (status, latency and
- * ctx->usage) without waiting for the database.  Failures are logged.
+ * Keeps the usage event of the finished request of ctx->agent (status,
+ * latency and ctx->usage) in ctx->unsent for the next statement.
  */
 void pv_agent_record(struct pv_ctx *ctx, const char *method, int status,
     long latency_us);
+
+/*
+ * Sends a kept usage event on its own without waiting (the FastCGI
+ * loop calls this when no request has come for a moment, and before
+ * the process exits).  Failures are logged and the event kept.
+ */
+void pv_agent_flush(struct pv_ctx *ctx);
 
 /*
  * Makes a new key for the agent with internal id agent_id: the key

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "pv_config.h"
+#include "pv_crypto.h"
 #include "pv_log.h"
 
 enum kind {
@@ -72,18 +73,6 @@ lookup_name(const char *const *names, size_t n, const char *s)
 	return -1;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Parses one value of kind k into cfg; -1 with PV_E_INVALID if bad. */
 static int
 set_value(struct pv_config *cfg, const struct keydef *k, const char *v,
@@ -103,15 +92,10 @@ set_value(struct pv_config *cfg, const struct keydef *k, const char *v,
 		}
 		return 0;
 	case K_KEY32:
-		if (strlen(v) != 64)
+		if (strlen(v) != 64 ||
+		    pv_crypto_hex_decode_buf(v, 64, cfg->master_key,
+		        sizeof(cfg->master_key), &i, k->name, err) == -1)
 			goto bad;
-		for (i = 0; i < 32; i++) {
-			if (hexval(v[2 * i]) < 0 || hexval(v[2 * i + 1]) < 0)
-				goto bad;
-			cfg->master_key[i] =
-			    (unsigned char)(hexval(v[2 * i]) * 16 +
-			        hexval(v[2 * i + 1]));
-		}
 		cfg->have_master_key = 1;
 		return 0;
 	case K_ENV:

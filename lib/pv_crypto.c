@@ -106,8 +106,9 @@ hex(const unsigned char *p, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
-static int
-hexval(unsigned char c)
+/* The value of one hex digit (either case), or -1. */
+int
+pv_crypto_hex_digit(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -416,8 +417,8 @@ pv_crypto_hex_decode_buf(const char *s, size_t len, unsigned char *out,
 		return -1;
 	}
 	for (i = 0; i < len; i += 2) {
-		hi = hexval((unsigned char)s[i]);
-		lo = hexval((unsigned char)s[i + 1]);
+		hi = pv_crypto_hex_digit((unsigned char)s[i]);
+		lo = pv_crypto_hex_digit((unsigned char)s[i + 1]);
 		if (hi == -1 || lo == -1) {
 			PV_ERR(err, PV_E_INVALID, field,
 			    "invalid hex digit at offset %zu",

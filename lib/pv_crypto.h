@@ -64,6 +64,8 @@ int pv_crypto_token(struct pv_arena *a, const char *prefix, size_t nbytes,
  * are strict (canonical input only) and fail with PV_E_INVALID naming
  * field; the _buf variants decode into size bytes of caller memory.
  */
+/* The value of one hex digit (either case), or -1. */
+int pv_crypto_hex_digit(int c);
 int pv_crypto_hex_encode(struct pv_arena *a, const void *p, size_t len,
     const char **out, struct pv_err *err);
 int pv_crypto_hex_decode(struct pv_arena *a, const char *s, size_t len,

@@ -14,6 +14,7 @@
 #include "pv_config.h"
 #include "pv_crypto.h"
 #include "pv_ctl.h"
+#include "pv_ctl_int.h"
 #include "pv_ctl_products.h"
 #include "pv_db.h"
 #include "pv_log.h"
@@ -30,13 +31,6 @@ struct cmd {
 	    struct json_object **out, struct pv_err *err); /* 0 or -1 */
 };
 
-/* One option of a command: --name VALUE, or a flag without value. */
-struct opt {
-	const char *name; /* "--per-minute" */
-	int flag;         /* takes no value */
-	const char **val; /* where the value (or "1" for a flag) goes */
-};
-
 static int
 usage_error(struct pv_err *err, const char *what, const char *arg)
 {
@@ -51,10 +45,10 @@ usage_error(struct pv_err *err, const char *what, const char *arg)
  * or missing arguments are usage errors.
  */
 static int
-parse(int argc, char **argv, const struct opt *opts, const char **pos,
+parse(int argc, char **argv, const struct pv_ctl_opt *opts, const char **pos,
     int minpos, int maxpos, struct pv_err *err)
 {
-	const struct opt *o;
+	const struct pv_ctl_opt *o;
 	int i, n = 0;
 
 	for (i = 0; i < argc; i++) {
@@ -177,6 +171,23 @@ row_to_json(const PGresult *res, const char *what, struct pv_err *err)
 	return row;
 }
 
+/* Wraps every row of res as {key: [rows]} in *out. */
+static int
+list_out(const PGresult *res, const char *key, struct json_object **out,
+    struct pv_err *err)
+{
+	struct json_object *arr;
+
+	if ((arr = rows_to_json(res, err)) == NULL)
+		return -1;
+	if ((*out = new_obj(err)) == NULL) {
+		json_object_put(arr);
+		return -1;
+	}
+	json_object_object_add(*out, key, arr);
+	return 0;
+}
+
 /* Prints a list of flat objects as an aligned table. */
 static void
 print_table(struct json_object *arr)
@@ -247,7 +258,8 @@ cmd_migrate(struct pv_ctx *ctx, int argc, char **argv, struct json_object **out,
     struct pv_err *err)
 {
 	const char *dir = ctx->cfg->migrations_dir;
-	const struct opt opts[] = { { "--dir", 0, &dir }, { NULL, 0, NULL } };
+	const struct pv_ctl_opt opts[] = { { "--dir", 0, &dir },
+		{ NULL, 0, NULL } };
 	int applied;
 
 	if (parse(argc, argv, opts, NULL, 0, 0, err) == -1 ||
@@ -286,7 +298,7 @@ cmd_merchant_create(struct pv_ctx *ctx, int argc, char **argv,
 {
 	const char *name = NULL, *email = NULL, *url = "", *region = "US";
 	const char *currency = "USD";
-	const struct opt opts[] = { { "--name", 0, &name },
+	const struct pv_ctl_opt opts[] = { { "--name", 0, &name },
 		{ "--email", 0, &email }, { "--store-url", 0, &url },
 		{ "--region", 0, &region }, { "--currency", 0, &currency },
 		{ NULL, 0, NULL } };
@@ -320,21 +332,14 @@ static int
 cmd_merchant_list(struct pv_ctx *ctx, int argc, char **argv,
     struct json_object **out, struct pv_err *err)
 {
-	struct json_object *arr;
 	PGresult *res;
 
 	if (parse(argc, argv, NULL, NULL, 0, 0, err) == -1 ||
 	    pv_db_exec(ctx,
 	        PV_SQL("SELECT " MERCHANT_COLS " FROM merchants ORDER BY id"),
-	        0, NULL, &res, err) == -1 ||
-	    (arr = rows_to_json(res, err)) == NULL)
+	        0, NULL, &res, err) == -1)
 		return -1;
-	if ((*out = new_obj(err)) == NULL) {
-		json_object_put(arr);
-		return -1;
-	}
-	json_object_object_add(*out, "merchants", arr);
-	return 0;
+	return list_out(res, "merchants", out, err);
 }
 
 /* pivotactl merchant show MERCHANT */
@@ -442,7 +447,7 @@ cmd_agent_create(struct pv_ctx *ctx, int argc, char **argv,
 {
 	const char *pm = NULL, *dq = NULL;
 	struct agent_new a = { NULL, 600, 100000, NULL, NULL, NULL };
-	const struct opt opts[] = { { "--name", 0, &a.name },
+	const struct pv_ctl_opt opts[] = { { "--name", 0, &a.name },
 		{ "--per-minute", 0, &pm }, { "--daily", 0, &dq },
 		{ "--merchants", 0, &a.merchants }, { NULL, 0, NULL } };
 
@@ -466,21 +471,14 @@ static int
 cmd_agent_list(struct pv_ctx *ctx, int argc, char **argv,
     struct json_object **out, struct pv_err *err)
 {
-	struct json_object *arr;
 	PGresult *res;
 
 	if (parse(argc, argv, NULL, NULL, 0, 0, err) == -1 ||
 	    pv_db_exec(ctx,
 	        PV_SQL("SELECT " AGENT_COLS " FROM agents a ORDER BY a.id"), 0,
-	        NULL, &res, err) == -1 ||
-	    (arr = rows_to_json(res, err)) == NULL)
+	        NULL, &res, err) == -1)
 		return -1;
-	if ((*out = new_obj(err)) == NULL) {
-		json_object_put(arr);
-		return -1;
-	}
-	json_object_object_add(*out, "agents", arr);
-	return 0;
+	return list_out(res, "agents", out, err);
 }
 
 /* The agent's settings as JSON, or PV_E_NOTFOUND. */
@@ -585,7 +583,7 @@ cmd_agent_rotate_key(struct pv_ctx *ctx, int argc, char **argv,
     struct json_object **out, struct pv_err *err)
 {
 	struct rotate r = { NULL, "86400", NULL, NULL };
-	const struct opt opts[] = { { "--grace", 0, &r.grace },
+	const struct pv_ctl_opt opts[] = { { "--grace", 0, &r.grace },
 		{ NULL, 0, NULL } };
 	long grace;
 
@@ -608,7 +606,8 @@ cmd_agent_revoke_key(struct pv_ctx *ctx, int argc, char **argv,
     struct json_object **out, struct pv_err *err)
 {
 	const char *all = NULL, *pos[2] = { NULL, NULL }, *p[3];
-	const struct opt opts[] = { { "--all", 1, &all }, { NULL, 0, NULL } };
+	const struct pv_ctl_opt opts[] = { { "--all", 1, &all },
+		{ NULL, 0, NULL } };
 	PGresult *res;
 
 	if (parse(argc, argv, opts, pos, 1, 2, err) == -1)
@@ -646,7 +645,7 @@ cmd_agent_set_limits(struct pv_ctx *ctx, int argc, char **argv,
     struct json_object **out, struct pv_err *err)
 {
 	const char *pm = NULL, *dq = NULL, *p[3];
-	const struct opt opts[] = { { "--per-minute", 0, &pm },
+	const struct pv_ctl_opt opts[] = { { "--per-minute", 0, &pm },
 		{ "--daily", 0, &dq }, { NULL, 0, NULL } };
 	long v;
 
@@ -840,7 +839,7 @@ cmd_demo_seed(struct pv_ctx *ctx, int argc, char **argv,
     struct json_object **out, struct pv_err *err)
 {
 	struct demo d;
-	const struct opt opts[] = { { "--reuse-key", 0, &d.reuse_key },
+	const struct pv_ctl_opt opts[] = { { "--reuse-key", 0, &d.reuse_key },
 		{ NULL, 0, NULL } };
 
 	memset(&d, 0, sizeof(d));
@@ -865,6 +864,39 @@ cmd_demo_seed(struct pv_ctx *ctx, int argc, char **argv,
 	return 0;
 }
 
+/* The helpers above, for commands in other files (pv_ctl_int.h). */
+int
+pv_ctl_parse(int argc, char **argv, const struct pv_ctl_opt *opts,
+    const char **pos, int minpos, int maxpos, struct pv_err *err)
+{
+	return parse(argc, argv, opts, pos, minpos, maxpos, err);
+}
+
+int
+pv_ctl_number(const char *s, long min, long max, const char *name, long *out,
+    struct pv_err *err)
+{
+	return number(s, min, max, name, out, err);
+}
+
+int
+pv_ctl_usage_error(struct pv_err *err, const char *what, const char *arg)
+{
+	return usage_error(err, what, arg);
+}
+
+struct json_object *
+pv_ctl_new_obj(struct pv_err *err)
+{
+	return new_obj(err);
+}
+
+struct json_object *
+pv_ctl_rows(const PGresult *res, struct pv_err *err)
+{
+	return rows_to_json(res, err);
+}
+
 static const struct cmd cmds[] = {
 	{ "migrate", "[--dir DIR]", "apply pending database migrations",
 	    cmd_migrate },
@@ -874,6 +906,15 @@ static const struct cmd cmds[] = {
 	    "register a merchant", cmd_merchant_create },
 	{ "merchant list", "", "list merchants", cmd_merchant_list },
 	{ "merchant show", "MERCHANT", "show one merchant", cmd_merchant_show },
+	{ "merchant connect-shopify",
+	    "MERCHANT --shop DOMAIN --token TOKEN|- [--api-base URL]"
+	    " [--webhook-secret S]",
+	    "verify a Shopify Admin API token with the store and keep it "
+	    "sealed",
+	    pv_ctl_shopify_connect },
+	{ "merchant disconnect-shopify", "MERCHANT",
+	    "forget a merchant's Shopify token and webhook secret",
+	    pv_ctl_shopify_disconnect },
 	{ "agent create",
 	    "--name NAME [--per-minute N] [--daily N] [--merchants M,...]",
 	    "create an agent and print its first API key (shown once)",
@@ -904,6 +945,10 @@ static const struct cmd cmds[] = {
 	    "create the demo merchant, its catalog and the demo agent if "
 	    "missing; print a working key",
 	    cmd_demo_seed },
+	{ "jobs list", "[--state S] [--kind K] [--limit N]",
+	    "list jobs, newest first", pv_ctl_jobs_list },
+	{ "jobs retry", "JOB_ID | --all-dead", "queue dead jobs again",
+	    pv_ctl_jobs_retry },
 	{ "version", "", "print the version", cmd_version },
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))

@@ -319,6 +319,14 @@ pv_db_exec(struct pv_ctx *ctx, const char *sql, int n,
 	return 0;
 }
 
+/* Collects an outstanding pv_db_send() result; see pv_db.h. */
+void
+pv_db_settle(struct pv_ctx *ctx)
+{
+	if (ctx->db->conn != NULL)
+		drain(ctx->db);
+}
+
 /* Sends without waiting; see pv_db.h. */
 int
 pv_db_send(struct pv_ctx *ctx, const char *sql, int n,
@@ -499,6 +507,54 @@ pv_db_alive(struct pv_ctx *ctx, time_t max_age, struct pv_err *err)
 			return 0;
 	}
 	return pv_db_ping(ctx, err);
+}
+
+/* Consumes pending notifications; returns how many there were. */
+static int
+take_notifies(struct pv_db *db)
+{
+	PGnotify *n;
+	int got = 0;
+
+	while ((n = PQnotifies(db->conn)) != NULL) {
+		PQfreemem(n);
+		got++;
+	}
+	return got;
+}
+
+/* Waits for a notification, fd or a timeout; see pv_db.h. */
+int
+pv_db_wait(struct pv_ctx *ctx, int fd, int timeout_ms, struct pv_err *err)
+{
+	struct pv_db *db = ctx->db;
+	struct pollfd pfd[2];
+	int nfd = 0, live;
+
+	live = db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK &&
+	    !db->in_tx;
+	if (live) {
+		drain(db);
+		if (take_notifies(db) > 0)
+			return 1;
+		pfd[nfd].fd = PQsocket(db->conn);
+		pfd[nfd].events = POLLIN;
+		pfd[nfd++].revents = 0;
+	}
+	if (fd >= 0) {
+		pfd[nfd].fd = fd;
+		pfd[nfd].events = POLLIN;
+		pfd[nfd++].revents = 0;
+	}
+	if (poll(pfd, (nfds_t)nfd, timeout_ms < 0 ? 0 : timeout_ms) <= 0 ||
+	    !live || pfd[0].revents == 0)
+		return 0; /* timeout, signal, or fd */
+	if (!PQconsumeInput(db->conn) || PQstatus(db->conn) != CONNECTION_OK) {
+		fail(db, NULL, err);
+		disconnect(db);
+		return -1;
+	}
+	return take_notifies(db) > 0;
 }
 
 /* SELECT 1. */

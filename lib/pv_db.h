@@ -55,6 +55,9 @@ int pv_db_exec(struct pv_ctx *ctx, const char *sql, int n,
 int pv_db_send(struct pv_ctx *ctx, const char *sql, int n,
     const char *const *params, struct pv_err *err);
 
+/* Waits for the result of an earlier pv_db_send(), if any. */
+void pv_db_settle(struct pv_ctx *ctx);
+
 /* Like pv_db_exec() but fails with PV_E_NOTFOUND unless one row came back. */
 int pv_db_exec_one(struct pv_ctx *ctx, const char *sql, int n,
     const char *const *params, PGresult **res, struct pv_err *err);
@@ -101,6 +104,19 @@ int pv_db_script(struct pv_ctx *ctx, const char *sql, struct pv_err *err);
  * that must not cost a query each.
  */
 int pv_db_alive(struct pv_ctx *ctx, time_t max_age, struct pv_err *err);
+
+/*
+ * Waits up to timeout_ms for a notification on a channel this session
+ * LISTENs to (run LISTEN with pv_db_exec() first), or for fd to become
+ * readable (fd < 0: none), or for a signal.  Notifications that came
+ * in during earlier statements count at once.  Returns 1 if any
+ * notification arrived (all pending ones are consumed; payloads are
+ * not kept), 0 otherwise, or -1 with PV_E_UNAVAILABLE if the
+ * connection was lost (the next statement reconnects, and the LISTEN
+ * must then be repeated).  Without an open connection it only waits
+ * for fd.
+ */
+int pv_db_wait(struct pv_ctx *ctx, int fd, int timeout_ms, struct pv_err *err);
 
 /* Checks the server answers (SELECT 1). */
 int pv_db_ping(struct pv_ctx *ctx, struct pv_err *err);

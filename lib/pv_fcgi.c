@@ -4,6 +4,8 @@
  * only a CGI environment and two I/O callbacks.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,11 +23,12 @@
 #include "pv_idem.h"
 #include "pv_log.h"
 
-#define URI_MAX     8192u
-#define HDR_MAX     32768u
-#define MAX_PARAMS  64u
-#define MAX_HEADERS 100u
-#define HEAD_MAX    8192u
+#define URI_MAX       8192u
+#define HDR_MAX       32768u
+#define MAX_PARAMS    64u
+#define MAX_HEADERS   100u
+#define HEAD_MAX      8192u
+#define IDLE_FLUSH_MS 20
 
 extern char **environ;
 
@@ -365,6 +368,77 @@ cgi_write(void *arg, const char *buf, int len)
 	return fwrite(buf, 1, (size_t)len, stdout) == (size_t)len ? 0 : -1;
 }
 
+/*
+ * Set by SIGTERM/SIGINT: finish the request in hand, write what is
+ * kept, exit.  The one piece of global state, as signals require.
+ */
+static volatile sig_atomic_t stopping;
+
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static int
+watch_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop; /* no SA_RESTART: poll() must return */
+	sigemptyset(&sa.sa_mask);
+	return sigaction(SIGTERM, &sa, NULL) == -1 ||
+	        sigaction(SIGINT, &sa, NULL) == -1 ?
+	    -1 :
+	    0;
+}
+
+/*
+ * Waits until a connection is waiting on the listening socket (1).
+ * With a usage event kept, waits at most IDLE_FLUSH_MS and then writes
+ * it (0), so analytics never lag behind an idle process.  The socket
+ * is non-blocking: when several processes share it and another one
+ * accepts first, FCGX_Accept_r() says EAGAIN instead of blocking with
+ * an event unwritten.
+ */
+static int
+wait_for_request(struct pv_ctx *ctx)
+{
+	struct pollfd pfd = { 0, POLLIN, 0 };
+	int n;
+
+	n = poll(&pfd, 1, ctx->unsent.pending ? IDLE_FLUSH_MS : -1);
+	if (n == 0) {
+		ctx->now = time(NULL);
+		pv_agent_flush(ctx);
+	}
+	return n > 0;
+}
+
+/*
+ * Reads what is left of a plain-CGI request body: a program that exits
+ * with unread input makes Apache reset the connection, and the client
+ * would lose the response (a 413, say).  Bounded by CONTENT_LENGTH,
+ * which the server has already capped.
+ */
+static void
+drain_stdin(void)
+{
+	const char *cl = getenv("CONTENT_LENGTH");
+	char buf[65536];
+	unsigned long long left;
+	size_t n;
+
+	if (cl == NULL || (left = strtoull(cl, NULL, 10)) == 0)
+		return;
+	while (left > 0 &&
+	    (n = fread(buf, 1, left < sizeof(buf) ? (size_t)left : sizeof(buf),
+	         stdin)) > 0)
+		left -= n;
+}
+
 /* The main loop of every program; see pv_fcgi.h. */
 int
 pv_fcgi_run(const char *prog, pv_handler fn)
@@ -374,7 +448,7 @@ pv_fcgi_run(const char *prog, pv_handler fn)
 	struct pv_fcgi_io io;
 	FCGX_Request r;
 	struct pv_ctx ctx;
-	int status = 0;
+	int status = 0, rc;
 
 	if (pv_ctx_open(&ctx, prog, &cfg, &err) == -1) {
 		pv_log_msg(PV_LOG_ERROR, "start-up: %s", err.msg);
@@ -388,6 +462,7 @@ pv_fcgi_run(const char *prog, pv_handler fn)
 		io.arg = NULL;
 		status = pv_fcgi_serve(&ctx, fn, &io) == 0 ? 0 : 1;
 		fflush(stdout);
+		drain_stdin();
 		goto out;
 	}
 	if (FCGX_Init() != 0 || FCGX_InitRequest(&r, 0, 0) != 0) {
@@ -395,7 +470,21 @@ pv_fcgi_run(const char *prog, pv_handler fn)
 		status = 2;
 		goto out;
 	}
-	while (FCGX_Accept_r(&r) >= 0) {
+	if (watch_signals() == -1 ||
+	    fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK) == -1) {
+		pv_log_msg(PV_LOG_ERROR, "cannot set up the listening socket");
+		status = 2;
+		goto out;
+	}
+	while (!stopping) {
+		rc = wait_for_request(&ctx);
+		if (rc == 0)
+			continue; /* idle, or a signal */
+		rc = FCGX_Accept_r(&r);
+		if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR)
+			continue; /* another process took the connection */
+		if (rc < 0)
+			break;
 		io.envp = r.envp;
 		io.read = fcgx_read;
 		io.write = fcgx_write;
@@ -405,6 +494,9 @@ pv_fcgi_run(const char *prog, pv_handler fn)
 	}
 	FCGX_Free(&r, 1);
 out:
+	/* The last usage event must not die with the process. */
+	pv_agent_flush(&ctx);
+	pv_db_settle(&ctx);
 	pv_ctx_close(&ctx, &cfg);
 	return status;
 }

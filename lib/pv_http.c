@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 
 #include "pv_agent.h"
+#include "pv_crypto.h"
 #include "pv_http.h"
 #include "pv_idem.h"
 
@@ -121,18 +122,6 @@ pv_req_param(const struct pv_req *req, const char *name)
 	return NULL;
 }
 
-static int
-hexdigit(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes s[0..len) (form rules) into arena memory. */
 static char *
 form_decode(struct pv_arena *a, const char *s, size_t len, size_t *outlen,
@@ -148,8 +137,11 @@ form_decode(struct pv_arena *a, const char *s, size_t len, size_t *outlen,
 		if (s[i] == '+') {
 			d[o++] = ' ';
 		} else if (s[i] == '%') {
-			if (i + 2 >= len || (hi = hexdigit(s[i + 1])) < 0 ||
-			    (lo = hexdigit(s[i + 2])) < 0)
+			if (i + 2 >= len ||
+			    (hi = pv_crypto_hex_digit(
+			         (unsigned char)s[i + 1])) < 0 ||
+			    (lo = pv_crypto_hex_digit(
+			         (unsigned char)s[i + 2])) < 0)
 				goto bad;
 			d[o++] = (char)(hi * 16 + lo);
 			i += 2;

@@ -80,6 +80,26 @@ struct pv_usage {
 	const char *currency;    /* ISO 4217 of gmv_minor, or NULL */
 };
 
+/*
+ * A finished request's usage event waiting to be written: it rides in
+ * the next agent prologue statement of this process, or is sent on
+ * its own when the process has been idle briefly (pv_agent_flush).
+ * Process memory, not arena: it outlives the request.
+ */
+struct pv_usage_row {
+	int pending;          /* a row is waiting */
+	char agent_id[24];    /* internal agent id */
+	char endpoint[160];   /* route pattern */
+	char method[12];      /* request method */
+	char status[8];       /* HTTP status */
+	char latency_us[24];  /* microseconds */
+	char merchant_id[24]; /* or "" */
+	char order_id[48];    /* or "" */
+	char gmv_minor[24];   /* or "" */
+	char currency[4];     /* or "" */
+	char request_id[48];  /* X-Request-Id */
+};
+
 struct pv_agent;
 struct pv_idem;
 struct pv_upstream;
@@ -103,6 +123,7 @@ struct pv_ctx {
 	struct pv_agent *agent;      /* authenticated agent, or NULL */
 	struct pv_idem *idem;        /* Idempotency-Key being served, or NULL */
 	struct pv_usage usage;       /* recorded after the response */
+	struct pv_usage_row unsent;  /* last request's usage, not yet written */
 };
 
 /*

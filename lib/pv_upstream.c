@@ -822,3 +822,53 @@ pv_upstream_url(struct pv_arena *a, const char *base, const char *path,
 	}
 	return pv_arena_printf(a, err, "%.*s/%s", (int)blen, base, path);
 }
+
+/*
+ * Tells whether a configured base URL points at loopback, for settings
+ * that are only allowed there outside production (a fake provider).
+ * Parsed by libcurl, so the verdict matches what pv_upstream_do() will
+ * connect to.  Returns 1 (loopback, http or https), 0 (https to any
+ * other host) or -1 with PV_E_INVALID naming field (malformed, not http
+ * or https, or plain http to a host that is not loopback).
+ */
+int
+pv_upstream_url_loopback(const char *url, const char *field, struct pv_err *err)
+{
+	char *scheme = NULL, *host = NULL;
+	CURLU *u;
+	int rc = -1;
+
+	if ((u = curl_url()) == NULL) {
+		PV_ERR(err, PV_E_NOMEM, NULL, "out of memory");
+		return -1;
+	}
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+		PV_ERR(err, PV_E_INVALID, field, "%s is not a valid URL",
+		    field);
+		goto out;
+	}
+	if (is_loopback(host) &&
+	    (strcasecmp(scheme, "http") == 0 ||
+	        strcasecmp(scheme, "https") == 0))
+		rc = 1;
+	else if (strcasecmp(scheme, "https") == 0)
+		rc = 0;
+	else
+		PV_ERR(err, PV_E_INVALID, field,
+		    "%s must be https (plain http only to loopback)", field);
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/* Waits ms milliseconds with the client's sleep (a test may replace it). */
+void
+pv_upstream_sleep(struct pv_upstream *up, long ms)
+{
+	if (ms > 0)
+		up->sleep(up->sleeparg, ms);
+}

@@ -131,6 +131,20 @@ void pv_upstream_form_add_int64(struct pv_buf *b, const char *key,
 char *pv_upstream_url(struct pv_arena *a, const char *base, const char *path,
     struct pv_err *err);
 
+/*
+ * Judges a base URL as pv_upstream_do() would: 1 if it is http or https
+ * to a loopback host, 0 if it is https elsewhere, -1 with PV_E_INVALID
+ * naming field if it is malformed or plain http to another host.
+ */
+int pv_upstream_url_loopback(const char *url, const char *field,
+    struct pv_err *err);
+
+/*
+ * Waits ms milliseconds the way backoff waits do, so an adapter's own
+ * waits (Shopify's throttle) are observed by the same test hook.
+ */
+void pv_upstream_sleep(struct pv_upstream *up, long ms);
+
 #ifdef PV_TESTING
 /* Replaces nanosleep() for backoff waits; NULL restores it. */
 void pv_upstream_set_sleep(struct pv_upstream *up,

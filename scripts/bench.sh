@@ -88,7 +88,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
 T=$(pv_mktemp)
-pv_pg_start "$T/pg"
+# Durable settings, as in production: commits really reach the disk.
+PV_PG_DURABLE=1 pv_pg_start "$T/pg"
 pv_pg_migrate "$BUILD"
 export PIVOTA_ENV=test
 PIVOTA_MASTER_KEY=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')

@@ -162,7 +162,7 @@ Pivota is running at $URL   (Ctrl-C stops it; data stays in var/)
   demo merchant:    $(field merchant_id)
   for scripts:      var/demo.json
   operator CLI:     PIVOTA_DATABASE_URL='$PIVOTA_DATABASE_URL' $CTL help
-  logs:             var/lighttpd/log/
+  logs:             var/lighttpd/log/, var/log/worker.log
 
 MSG
 curl -s "$URL/health" && echo

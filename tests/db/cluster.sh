@@ -101,12 +101,14 @@ pv_pg_start() {
 		unix_socket_directories = '$dir'
 		unix_socket_permissions = 0777
 		max_connections = 200
-		fsync = off
-		synchronous_commit = off
-		full_page_writes = off
-		wal_level = minimal
-		max_wal_senders = 0
-		shared_buffers = 64MB
+		$(if [ -n "${PV_PG_DURABLE:-}" ]; then
+			echo "# durable, as in production (make bench)"
+		else
+			printf '%s\n' "fsync = off" "synchronous_commit = off" \
+			    "full_page_writes = off" "wal_level = minimal" \
+			    "max_wal_senders = 0"
+		fi)
+		shared_buffers = 128MB
 		log_min_messages = warning
 		log_min_error_statement = error
 		log_line_prefix = '%m [%p] %q%u@%d '

@@ -6,7 +6,8 @@
 # stops and removes the cluster.  Exits with the tests' status.
 #
 # The tests get PIVOTA_DATABASE_URL (role pivota, owner of database
-# pivota), PV_PG_ADMIN_URL (superuser), PV_PG_CTL (stop|start|status).
+# pivota), PV_PG_ADMIN_URL (superuser), PV_PG_CTL (stop|start|status)
+# and PV_BUILD_DIR (to run pivotactl and pivota-worker).
 # Each test runs in a transaction its teardown rolls back (STYLE.md 10).
 set -euo pipefail
 PV_PROG=db
@@ -36,6 +37,7 @@ pv_pg_start "$T/pg"
 
 pv_pg_migrate "$BUILD"
 
+export PV_BUILD_DIR=$BUILD
 rc=0
 (cd "$PV_ROOT" && "$TESTS") || rc=$?
 if [ "$rc" -ne 0 ]; then

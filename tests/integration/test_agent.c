@@ -28,30 +28,6 @@ setup(void)
 	    "need two servers: run these through tests/integration/run.sh");
 }
 
-/*
- * Runs pivotactl with the NULL-terminated arguments; returns its exit
- * status, its standard output in out.
- */
-static int
-ctl(char *out, size_t size, ...)
-{
-	char path[512];
-	const char *argv[16];
-	va_list ap;
-	int n = 1;
-
-	ck_assert_int_gt(snprintf(path, sizeof(path), "%s/bin/pivotactl",
-	                     getenv("PV_BUILD_DIR")),
-	    0);
-	argv[0] = path;
-	va_start(ap, size);
-	while (n < 15 && (argv[n] = va_arg(ap, const char *)) != NULL)
-		n++;
-	va_end(ap);
-	argv[n] = NULL;
-	return pv_proc_capture(argv, out, size);
-}
-
 struct agent {
 	char id[64];   /* agt_... */
 	char key[128]; /* ak_live_... */
@@ -64,9 +40,9 @@ make_agent(struct agent *a, const char *per_minute, const char *daily)
 	char out[1024];
 	struct json_object *o;
 
-	ck_assert_int_eq(ctl(out, sizeof(out), "agent", "create", "--name",
-	                     "test agent", "--per-minute", per_minute, "--json",
-	                     NULL),
+	ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "agent", "create",
+	                     "--name", "test agent", "--per-minute", per_minute,
+	                     "--json", NULL),
 	    0);
 	o = json_tokener_parse(out);
 	ck_assert_msg(o != NULL, "pivotactl printed: %s", out);
@@ -80,8 +56,9 @@ make_agent(struct agent *a, const char *per_minute, const char *daily)
 	ck_assert(strncmp(a->key, "ak_live_", 8) == 0);
 	ck_assert_uint_eq(strlen(a->key), 72);
 	if (daily != NULL)
-		ck_assert_int_eq(ctl(out, sizeof(out), "agent", "set-limits",
-		                     a->id, "--daily", daily, NULL),
+		ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "agent",
+		                     "set-limits", a->id, "--daily", daily,
+		                     NULL),
 		    0);
 }
 
@@ -167,15 +144,17 @@ START_TEST(test_agent_auth_failures_and_both_headers)
 	}
 
 	/* Suspended: 403.  Revoked: 401.  Another agent is untouched. */
-	ck_assert_int_eq(ctl(out, sizeof(out), "agent", "suspend", a.id, NULL),
+	ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "agent", "suspend", a.id,
+	                     NULL),
 	    0);
 	request(&r, &servers[0], "GET", "/agent/v1/rate-limits", hdr_key, NULL);
 	assert_error(&r, 403, "agent_suspended", "suspended");
 	pv_httpc_resp_free(&r);
-	ck_assert_int_eq(ctl(out, sizeof(out), "agent", "activate", a.id, NULL),
+	ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "agent", "activate",
+	                     a.id, NULL),
 	    0);
-	ck_assert_int_eq(ctl(out, sizeof(out), "agent", "revoke-key", a.id,
-	                     "--all", NULL),
+	ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "agent", "revoke-key",
+	                     a.id, "--all", NULL),
 	    0);
 	request(&r, &servers[1], "GET", "/agent/v1/rate-limits", hdr_bearer,
 	    NULL);
@@ -199,8 +178,8 @@ START_TEST(test_agent_rotate_key_grace)
 
 	make_agent(&a, "1000", NULL);
 	snprintf(h_old, sizeof(h_old), "X-API-Key: %s", a.key);
-	ck_assert_int_eq(ctl(out, sizeof(out), "agent", "rotate-key", a.id,
-	                     "--grace", "0", "--json", NULL),
+	ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "agent", "rotate-key",
+	                     a.id, "--grace", "0", "--json", NULL),
 	    0);
 	o = json_tokener_parse(out);
 	ck_assert_ptr_nonnull(o);

@@ -33,27 +33,6 @@ setup(void)
 	    "need the servers: run these through tests/integration/run.sh");
 }
 
-/* Runs pivotactl with the NULL-terminated arguments; stdout in out. */
-static int
-ctl(char *out, size_t size, ...)
-{
-	char path[512];
-	const char *argv[16];
-	va_list ap;
-	int n = 1;
-
-	ck_assert_int_gt(snprintf(path, sizeof(path), "%s/bin/pivotactl",
-	                     getenv("PV_BUILD_DIR")),
-	    0);
-	argv[0] = path;
-	va_start(ap, size);
-	while (n < 15 && (argv[n] = va_arg(ap, const char *)) != NULL)
-		n++;
-	va_end(ap);
-	argv[n] = NULL;
-	return pv_proc_capture(argv, out, size);
-}
-
 /* The string member key of pivotactl's --json output, copied to dst. */
 static void
 json_field(const char *out, const char *key, char *dst, size_t size)
@@ -83,14 +62,14 @@ merchant(const char *name, const char *currency, const char *fixture, char *id,
 
 	snprintf(email, sizeof(email), "cat-%ld-%d-%s@test.example",
 	    (long)getpid(), seq++, currency);
-	ck_assert_int_eq(ctl(out, sizeof(out), "merchant", "create", "--name",
-	                     name, "--email", email, "--currency", currency,
-	                     "--json", NULL),
+	ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "merchant", "create",
+	                     "--name", name, "--email", email, "--currency",
+	                     currency, "--json", NULL),
 	    0);
 	json_field(out, "merchant_id", id, size);
 	snprintf(file, sizeof(file), FIXTURES "%s", fixture);
-	ck_assert_int_eq(ctl(out, sizeof(out), "products", "import", id, file,
-	                     "--json", NULL),
+	ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "products", "import", id,
+	                     file, "--json", NULL),
 	    0);
 }
 
@@ -100,15 +79,15 @@ agent(const char *merchants, char *header, size_t size)
 	char out[2048], key[128];
 
 	if (merchants != NULL)
-		ck_assert_int_eq(ctl(out, sizeof(out), "agent", "create",
-		                     "--name", "catalog test", "--per-minute",
-		                     "100000", "--merchants", merchants,
-		                     "--json", NULL),
+		ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "agent",
+		                     "create", "--name", "catalog test",
+		                     "--per-minute", "100000", "--merchants",
+		                     merchants, "--json", NULL),
 		    0);
 	else
-		ck_assert_int_eq(ctl(out, sizeof(out), "agent", "create",
-		                     "--name", "catalog test", "--per-minute",
-		                     "100000", "--json", NULL),
+		ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "agent",
+		                     "create", "--name", "catalog test",
+		                     "--per-minute", "100000", "--json", NULL),
 		    0);
 	json_field(out, "api_key", key, sizeof(key));
 	snprintf(header, size, "X-API-Key: %s", key);
@@ -535,9 +514,9 @@ START_TEST(test_products_cursor_paging_stable_and_complete)
 		snprintf(cursor, sizeof(cursor), "%s",
 		    pv_httpc_json_str(o, "pagination.next_cursor"));
 		json_object_put(o);
-		ck_assert_int_eq(ctl(out, sizeof(out), "products", "import",
-		                     w.a, FIXTURES "store_a_more.csv", "--json",
-		                     NULL),
+		ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "products",
+		                     "import", w.a, FIXTURES "store_a_more.csv",
+		                     "--json", NULL),
 		    0);
 		o = get(&servers[1], w.restricted, 200,
 		    "/agent/v1/products/search?q=cotton&limit=100&cursor=%s",
@@ -785,8 +764,8 @@ START_TEST(test_products_reimport_and_bad_file)
 
 	world_make(&w);
 	/* The same file again changes nothing. */
-	ck_assert_int_eq(ctl(out, sizeof(out), "products", "import", w.a,
-	                     FIXTURES "store_a.csv", "--json", NULL),
+	ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "products", "import",
+	                     w.a, FIXTURES "store_a.csv", "--json", NULL),
 	    0);
 	o = json_tokener_parse(out);
 	ck_assert_ptr_nonnull(o);
@@ -795,8 +774,8 @@ START_TEST(test_products_reimport_and_bad_file)
 	ck_assert_int_eq(num(o, "unchanged"), 10);
 	json_object_put(o);
 	/* A file with a bad row imports nothing at all. */
-	ck_assert_int_eq(ctl(out, sizeof(out), "products", "import", w.a,
-	                     FIXTURES "store_a_bad.csv", NULL),
+	ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "products", "import",
+	                     w.a, FIXTURES "store_a_bad.csv", NULL),
 	    1);
 	o = search(&w, &servers[0], "q=sandals");
 	ck_assert_int_eq(num(o, "pagination.total"), 0);
@@ -805,8 +784,8 @@ START_TEST(test_products_reimport_and_bad_file)
 	ck_assert_int_eq(num(o, "pagination.total"), 1);
 	json_object_put(o);
 	/* --replace archives what the file no longer lists. */
-	ck_assert_int_eq(ctl(out, sizeof(out), "products", "import", w.c,
-	                     FIXTURES "store_c_replace.jsonl", "--replace",
+	ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "products", "import",
+	                     w.c, FIXTURES "store_c_replace.jsonl", "--replace",
 	                     "--json", NULL),
 	    0);
 	o = json_tokener_parse(out);

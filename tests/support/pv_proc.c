@@ -3,6 +3,8 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -59,4 +61,24 @@ pv_proc_capture(const char *const argv[], char *out, size_t size)
 	if (WIFSIGNALED(st))
 		return 128 + WTERMSIG(st);
 	return -1;
+}
+
+int
+pv_proc_ctl(char *out, size_t size, ...)
+{
+	const char *dir = getenv("PV_BUILD_DIR"), *argv[16];
+	char path[512];
+	va_list ap;
+	int n = 1;
+
+	if (dir == NULL ||
+	    snprintf(path, sizeof(path), "%s/bin/pivotactl", dir) < 0)
+		return -1;
+	argv[0] = path;
+	va_start(ap, size);
+	while (n < 15 && (argv[n] = va_arg(ap, const char *)) != NULL)
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	return pv_proc_capture(argv, out, size);
 }

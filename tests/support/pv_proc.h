@@ -21,4 +21,11 @@ int pv_proc_run(const char *const argv[]);
  */
 int pv_proc_capture(const char *const argv[], char *out, size_t size);
 
+/*
+ * Runs $PV_BUILD_DIR/bin/pivotactl with the NULL-terminated arguments
+ * (at most 14); returns its exit status, -1 if it could not run, with
+ * standard output in out as pv_proc_capture() does.
+ */
+int pv_proc_ctl(char *out, size_t size, ...);
+
 #endif /* PV_PROC_H */

@@ -913,6 +913,48 @@ START_TEST(test_upstream_url_joins_one_slash)
 }
 END_TEST
 
+START_TEST(test_upstream_url_loopback_judges_hosts)
+{
+	struct pv_err err = { 0 };
+
+	ck_assert_int_eq(pv_upstream_url_loopback("http://127.0.0.1:9/", "u",
+	                     &err),
+	    1);
+	ck_assert_int_eq(pv_upstream_url_loopback("https://localhost", "u",
+	                     &err),
+	    1);
+	ck_assert_int_eq(pv_upstream_url_loopback("http://[::1]:80/x", "u",
+	                     &err),
+	    1);
+	ck_assert_int_eq(pv_upstream_url_loopback("https://shop.myshopify.com",
+	                     "u", &err),
+	    0);
+	ck_assert_int_eq(err.code, PV_OK);
+	ck_assert_int_eq(pv_upstream_url_loopback("http://10.0.0.1/",
+	                     "--api-base", &err),
+	    -1);
+	ck_assert_int_eq(err.code, PV_E_INVALID);
+	ck_assert_str_eq(err.field, "--api-base");
+	pv_err_clear(&err);
+	ck_assert_int_eq(pv_upstream_url_loopback("ftp://127.0.0.1/", "u",
+	                     &err),
+	    -1);
+	pv_err_clear(&err);
+	ck_assert_int_eq(pv_upstream_url_loopback("not a url", "u", &err), -1);
+	ck_assert_int_eq(err.code, PV_E_INVALID);
+}
+END_TEST
+
+START_TEST(test_upstream_sleep_uses_the_hook)
+{
+	pv_upstream_set_sleep(up, fake_sleep, NULL);
+	pv_upstream_sleep(up, 0);
+	pv_upstream_sleep(up, 250);
+	ck_assert_int_eq(nsleeps, 1);
+	ck_assert_int_eq(sleeps[0], 250);
+}
+END_TEST
+
 Suite *
 upstream_suite(void)
 {
@@ -967,6 +1009,8 @@ upstream_suite(void)
 	tcase_add_test(build, test_upstream_form_add_encodes);
 	tcase_add_test(build, test_upstream_form_add_sticky_cap);
 	tcase_add_test(build, test_upstream_url_joins_one_slash);
+	tcase_add_test(build, test_upstream_url_loopback_judges_hosts);
+	tcase_add_test(build, test_upstream_sleep_uses_the_hook);
 	suite_add_tcase(s, build);
 	return s;
 }
