@@ -15,6 +15,7 @@
 #include "pv_crypto.h"
 #include "pv_ctl.h"
 #include "pv_ctl_int.h"
+#include "pv_payment.h"
 #include "pv_ctl_products.h"
 #include "pv_db.h"
 #include "pv_log.h"
@@ -755,6 +756,43 @@ struct demo {
  * passed with --reuse-key if it still works for this agent, else a new
  * one.  Later issues add the dashboard login here.
  */
+/*
+ * The demo merchant takes payments on the built-in sandbox and ships
+ * by simple rules: US $5 (free over $75), Canada $12, elsewhere $25;
+ * sales tax in California and New York, GST on Canadian orders.  Rules
+ * already set are left alone.
+ */
+static int
+demo_payments(struct pv_ctx *ctx, const char *merchant, const char *id,
+    struct pv_err *err)
+{
+	struct pv_psp_account acct = { .provider = "sandbox" };
+	const char *p[1] = { id }, *secret;
+	PGresult *res;
+
+	if (pv_db_exec(ctx,
+	        PV_SQL("SELECT 1 FROM merchant_psp WHERE merchant_id = $1::bigint"),
+	        1, p, &res, err) == -1)
+		return -1;
+	if (PQntuples(res) == 0 &&
+	    pv_payment_connect(ctx, merchant, &acct, &secret, err) == -1)
+		return -1;
+	return pv_db_exec(ctx,
+	    PV_SQL("WITH s AS (INSERT INTO merchant_shipping_rates (merchant_id,"
+	           " country, currency, rate_minor, free_over_minor, min_days,"
+	           " max_days) VALUES ($1::bigint, 'US', 'USD', 500, 7500, 3, 5),"
+	           " ($1::bigint, 'CA', 'USD', 1200, NULL, 5, 10),"
+	           " ($1::bigint, '*', 'USD', 2500, NULL, 7, 21)"
+	           " ON CONFLICT DO NOTHING)"
+	           " INSERT INTO merchant_tax_rates (merchant_id, country, region,"
+	           " rate_ppm, shipping_taxable) VALUES"
+	           " ($1::bigint, 'US', 'CA', 72500, false),"
+	           " ($1::bigint, 'US', 'NY', 88750, true),"
+	           " ($1::bigint, 'CA', '', 50000, true)"
+	           " ON CONFLICT DO NOTHING"),
+	    1, p, NULL, err);
+}
+
 static int
 demo_seed(struct pv_ctx *ctx, void *arg, struct pv_err *err)
 {
@@ -788,6 +826,8 @@ demo_seed(struct pv_ctx *ctx, void *arg, struct pv_err *err)
 	if (strcmp(PQgetvalue(res, 0, 3), "0") == 0 &&
 	    pv_ctl_demo_catalog(ctx, PQgetvalue(res, 0, 1),
 	        PQgetvalue(res, 0, 2), &d->products, err) == -1)
+		return -1;
+	if (demo_payments(ctx, d->merchant_id, PQgetvalue(res, 0, 1), err))
 		return -1;
 
 	p[0] = DEMO_AGENT;
@@ -915,6 +955,27 @@ static const struct cmd cmds[] = {
 	{ "merchant disconnect-shopify", "MERCHANT",
 	    "forget a merchant's Shopify token and webhook secret",
 	    pv_ctl_shopify_disconnect },
+	{ "merchant connect-stripe",
+	    "MERCHANT --secret-key sk_... [--webhook-secret whsec_...]"
+	    " [--api-base URL]",
+	    "verify a Stripe secret key with Stripe and keep it sealed",
+	    pv_ctl_psp_connect_stripe },
+	{ "merchant connect-adyen",
+	    "MERCHANT --api-key KEY --merchant-account ACCOUNT --hmac-key HEX"
+	    " [--api-base URL]",
+	    "verify Adyen credentials with Adyen and keep them sealed",
+	    pv_ctl_psp_connect_adyen },
+	{ "merchant connect-sandbox", "MERCHANT [--webhook-secret whsec_...]",
+	    "use the built-in sandbox payment provider (no credentials)",
+	    pv_ctl_psp_connect_sandbox },
+	{ "merchant set-shipping",
+	    "MERCHANT --country CC|'*' (--rate AMOUNT [--free-over AMOUNT]"
+	    " [--min-days N] [--max-days N] | --delete)",
+	    "set a flat shipping rate for a destination", pv_ctl_psp_set_shipping },
+	{ "merchant set-tax",
+	    "MERCHANT --country CC [--region R] (--rate PERCENT"
+	    " [--shipping-taxable] | --delete)",
+	    "set a tax rate for a country or region", pv_ctl_psp_set_tax },
 	{ "agent create",
 	    "--name NAME [--per-minute N] [--daily N] [--merchants M,...]",
 	    "create an agent and print its first API key (shown once)",

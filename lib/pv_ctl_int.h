@@ -58,4 +58,16 @@ int pv_ctl_shopify_connect(struct pv_ctx *ctx, int argc, char **argv,
 int pv_ctl_shopify_disconnect(struct pv_ctx *ctx, int argc, char **argv,
     struct json_object **out, struct pv_err *err);
 
+/* pv_ctl_psp.c */
+int pv_ctl_psp_connect_stripe(struct pv_ctx *ctx, int argc, char **argv,
+    struct json_object **out, struct pv_err *err);
+int pv_ctl_psp_connect_adyen(struct pv_ctx *ctx, int argc, char **argv,
+    struct json_object **out, struct pv_err *err);
+int pv_ctl_psp_connect_sandbox(struct pv_ctx *ctx, int argc, char **argv,
+    struct json_object **out, struct pv_err *err);
+int pv_ctl_psp_set_shipping(struct pv_ctx *ctx, int argc, char **argv,
+    struct json_object **out, struct pv_err *err);
+int pv_ctl_psp_set_tax(struct pv_ctx *ctx, int argc, char **argv,
+    struct json_object **out, struct pv_err *err);
+
 #endif /* PV_CTL_INT_H */

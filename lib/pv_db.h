@@ -28,6 +28,10 @@
  */
 #define PV_SQL(lit) ("" lit "")
 
+/* A timestamptz column as RFC 3339 UTC text ("2026-11-25T16:41:01Z"). */
+#define PV_SQL_TS(col) \
+	"to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
 struct pv_db; /* opaque */
 
 /*
@@ -86,6 +90,12 @@ int pv_db_in_tx(const struct pv_db *db);
 
 /* Non-zero if the last failure was a serialization failure or deadlock. */
 int pv_db_retryable(const struct pv_db *db);
+
+/*
+ * The SQLSTATE our own triggers raise when a state change is not
+ * allowed (order_transitions): PV_E_CONFLICT with the trigger's message.
+ */
+#define PV_DB_STATE_CONFLICT "PV409"
 
 /* SQLSTATE of the last failure, or "". */
 const char *pv_db_sqlstate(const struct pv_db *db);

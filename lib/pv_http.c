@@ -387,7 +387,8 @@ static const char fallback_body[] =
 
 /* Builds the API.md error object; NULL if json-c runs out of memory. */
 static struct json_object *
-error_object(struct pv_ctx *ctx, const struct pv_err *err, int status)
+error_object(struct pv_ctx *ctx, const struct pv_err *err, int status,
+    struct json_object *extra)
 {
 	struct json_object *o, *e;
 	char msg[320];
@@ -424,6 +425,12 @@ error_object(struct pv_ctx *ctx, const struct pv_err *err, int status)
 	        NULL);
 	bad |= json_object_object_add(e, "request_id",
 	    json_object_new_string(ctx->request_id));
+	if (extra != NULL) {
+		json_object_object_foreach(extra, k, v) {
+			bad |= json_object_object_add(e, k, json_object_get(v));
+			bad |= json_object_object_add(o, k, json_object_get(v));
+		}
+	}
 	bad |= json_object_object_add(o, "error", e);
 	if (bad) {
 		json_object_put(o);
@@ -436,6 +443,13 @@ error_object(struct pv_ctx *ctx, const struct pv_err *err, int status)
 void
 pv_resp_error(struct pv_ctx *ctx, struct pv_resp *resp,
     const struct pv_err *err)
+{
+	pv_resp_error_extra(ctx, resp, err, NULL);
+}
+
+void
+pv_resp_error_extra(struct pv_ctx *ctx, struct pv_resp *resp,
+    const struct pv_err *err, struct json_object *extra)
 {
 	struct pv_err err2 = { 0 };
 	struct json_object *o;
@@ -455,7 +469,7 @@ pv_resp_error(struct pv_ctx *ctx, struct pv_resp *resp,
 	    (ra = pv_arena_printf(ctx->arena, &err2, "%d", err->retry_after)) !=
 	        NULL)
 		(void)pv_resp_header(resp, "Retry-After", ra, &err2);
-	if ((o = error_object(ctx, err, status)) == NULL ||
+	if ((o = error_object(ctx, err, status, extra)) == NULL ||
 	    pv_resp_json(ctx, resp, status, o, &err2) == -1)
 		pv_resp_set(resp, 503, "application/json", fallback_body,
 		    sizeof(fallback_body) - 1);

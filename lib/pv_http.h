@@ -207,6 +207,14 @@ void pv_resp_set(struct pv_resp *resp, int status, const char *content_type,
 void pv_resp_error(struct pv_ctx *ctx, struct pv_resp *resp,
     const struct pv_err *err);
 
+/*
+ * pv_resp_error() with the members of extra (borrowed; may be NULL)
+ * added both to the error object and at the top level, e.g. a declined
+ * payment's decline_code and payment_id.
+ */
+void pv_resp_error_extra(struct pv_ctx *ctx, struct pv_resp *resp,
+    const struct pv_err *err, struct json_object *extra);
+
 /* The reason phrase of a status ("Not Found"), or "Unknown". */
 const char *pv_http_reason(int status);
 
