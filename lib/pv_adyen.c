@@ -119,8 +119,7 @@ alnum(const char *s, size_t max)
 }
 
 const char *
-pv_adyen_live_base(struct pv_arena *a, const char *prefix,
-    struct pv_err *err)
+pv_adyen_live_base(struct pv_arena *a, const char *prefix, struct pv_err *err)
 {
 	size_t i;
 
@@ -134,8 +133,9 @@ pv_adyen_live_base(struct pv_arena *a, const char *prefix,
 		return NULL;
 	}
 	return pv_arena_printf(a, err,
-	    "https://%s-checkout-live.adyenpayments.com/checkout/"
-	    PV_ADYEN_API_VERSION, prefix);
+	    "https://%s-checkout-live.adyenpayments.com/"
+	    "checkout/" PV_ADYEN_API_VERSION,
+	    prefix);
 }
 
 const char *
@@ -224,7 +224,8 @@ status_error(struct pv_ctx *ctx, const struct pv_upstream_resp *resp,
 	if (resp->status == 403) {
 		PV_ERR(err, PV_E_FORBIDDEN, NULL,
 		    "the Adyen API key may not use this merchantAccount "
-		    "(HTTP 403: %.120s)", msg);
+		    "(HTTP 403: %.120s)",
+		    msg);
 		return -1;
 	}
 	if (resp->status >= 400 && resp->status < 500 && code != NULL &&
@@ -233,8 +234,9 @@ status_error(struct pv_ctx *ctx, const struct pv_upstream_resp *resp,
 		    "Adyen refused the payment method: %.120s", msg);
 		return -1;
 	}
-	PV_ERR(err, PV_E_UPSTREAM, NULL, "Adyen answered HTTP %ld%s%s%s: %.160s",
-	    resp->status, code != NULL ? " (" : "", code != NULL ? code : "",
+	PV_ERR(err, PV_E_UPSTREAM, NULL,
+	    "Adyen answered HTTP %ld%s%s%s: %.160s", resp->status,
+	    code != NULL ? " (" : "", code != NULL ? code : "",
 	    code != NULL ? ")" : "", msg);
 	if (resp->status < 500 && code != NULL &&
 	    snprintf(reason, sizeof(reason), "adyen_%s", code) <
@@ -338,8 +340,8 @@ test_method(struct pv_ctx *ctx, const char *name, struct pv_err *err)
 		    "from docs/adyen.md.");
 		return NULL;
 	}
-	if ((number = pv_arena_printf(ctx->arena, err, "test_%s",
-	         c->number)) == NULL)
+	if ((number = pv_arena_printf(ctx->arena, err, "test_%s", c->number)) ==
+	    NULL)
 		return NULL;
 	/* Adyen's test platform takes "test_"-prefixed plain values in
 	 * the encrypted fields; the live platform refuses them. */
@@ -615,14 +617,15 @@ read_item(struct json_object *it, struct item *f, struct pv_err *err)
 
 	memset(f, 0, sizeof(*f));
 	if (pv_json_str(it, "pspReference", 1, FIELD_MAX, &f->psp, err) ||
-	    pv_json_str_opt(it, "originalReference", 0, FIELD_MAX,
-	        &f->original, err) ||
+	    pv_json_str_opt(it, "originalReference", 0, FIELD_MAX, &f->original,
+	        err) ||
 	    pv_json_str(it, "merchantAccountCode", 1, FIELD_MAX, &f->account,
 	        err) ||
 	    pv_json_str(it, "merchantReference", 0, FIELD_MAX, &f->reference,
 	        err) ||
 	    pv_json_obj(it, "amount", &amount, err) ||
-	    pv_json_int(amount, "value", INT64_MIN, INT64_MAX, &f->value, err) ||
+	    pv_json_int(amount, "value", INT64_MIN, INT64_MAX, &f->value,
+	        err) ||
 	    pv_json_str(amount, "currency", 1, 3, &f->currency, err) ||
 	    pv_json_str(it, "eventCode", 1, 64, &f->code, err) ||
 	    pv_json_str(it, "success", 4, 5, &f->success, err) ||
@@ -676,8 +679,8 @@ event_time(const char *date)
 	int64_t t;
 
 	if (date == NULL ||
-	    sscanf(date, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi,
-	        &s, &n) != 6)
+	    sscanf(date, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s,
+	        &n) != 6)
 		return 0;
 	date += n;
 	if (*date == '.')
@@ -716,9 +719,8 @@ map_item(struct pv_ctx *ctx, const struct item *f, struct pv_psp_event *ev,
 		return -1;
 	ev->type = f->code;
 	ev->kind = PV_PSP_EV_OTHER;
-	ev->reference = f->original != NULL && *f->original != '\0' ?
-	    f->original :
-	    f->psp;
+	ev->reference =
+	    f->original != NULL && *f->original != '\0' ? f->original : f->psp;
 	ev->order_id = f->reference;
 	ev->decline_code = "";
 	ev->refund_reference = "";
@@ -730,8 +732,9 @@ map_item(struct pv_ctx *ctx, const struct item *f, struct pv_psp_event *ev,
 		ev->kind = PV_PSP_EV_PAYMENT;
 		ev->reference = f->psp;
 		ev->status = ok ? PV_PSP_SUCCEEDED : PV_PSP_FAILED;
-		if (!ok && (ev->decline_code = pv_adyen_decline_code(
-		                ctx->arena, f->reason, "refused", err)) == NULL)
+		if (!ok &&
+		    (ev->decline_code = pv_adyen_decline_code(ctx->arena,
+		         f->reason, "refused", err)) == NULL)
 			return -1;
 	} else if (strcmp(f->code, "REFUND") == 0 ||
 	    strcmp(f->code, "REFUND_FAILED") == 0 ||
@@ -742,7 +745,8 @@ map_item(struct pv_ctx *ctx, const struct item *f, struct pv_psp_event *ev,
 		ev->refund_id = f->reference;
 		/* REFUND_FAILED comes with success "true": the failure is
 		 * the event itself. */
-		ev->refund_status = ok && strcmp(f->code, "REFUND_FAILED") != 0 ?
+		ev->refund_status =
+		    ok && strcmp(f->code, "REFUND_FAILED") != 0 ?
 		    PV_PSP_REFUND_SUCCEEDED :
 		    PV_PSP_REFUND_FAILED;
 	}
@@ -775,8 +779,8 @@ adyen_webhook(struct pv_ctx *ctx, const struct pv_psp_account *acct,
 	    pv_json_arr(root, "notificationItems", 1, ITEMS_MAX, &arr, err))
 		return -1;
 	count = json_object_array_length(arr);
-	if ((items = pv_arena_alloc(ctx->arena, count * sizeof(*items),
-	         err)) == NULL ||
+	if ((items = pv_arena_alloc(ctx->arena, count * sizeof(*items), err)) ==
+	        NULL ||
 	    (out = pv_arena_alloc(ctx->arena, count * sizeof(*out), err)) ==
 	        NULL)
 		return -1;

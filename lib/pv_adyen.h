@@ -22,10 +22,11 @@
  */
 
 #define PV_ADYEN_API_VERSION "v71"
-#define PV_ADYEN_TEST_BASE   "https://checkout-test.adyen.com/" PV_ADYEN_API_VERSION
-#define PV_ADYEN_IDEM_MAX    64 /* Adyen's cap on Idempotency-Key */
-#define PV_ADYEN_REF_MAX     80 /* Adyen's cap on reference */
-#define PV_ADYEN_PREFIX_MAX  64 /* longest live prefix accepted */
+#define PV_ADYEN_TEST_BASE \
+	"https://checkout-test.adyen.com/" PV_ADYEN_API_VERSION
+#define PV_ADYEN_IDEM_MAX   64 /* Adyen's cap on Idempotency-Key */
+#define PV_ADYEN_REF_MAX    80 /* Adyen's cap on reference */
+#define PV_ADYEN_PREFIX_MAX 64 /* longest live prefix accepted */
 
 /* Tokens: "adyen_test_<OUTCOME>" and "stored:<shopper>:<id>". */
 #define PV_ADYEN_TEST_PREFIX   "adyen_test_"

@@ -148,9 +148,8 @@ fake_count(const char *path, const char *key)
 static struct json_object *
 req_body(size_t i, const char **path, const char **idem)
 {
-	struct json_object *arr, *o = fake_list("/__fake/requests", "requests",
-	                                 &arr),
-	                         *r, *body;
+	struct json_object *arr,
+	    *o = fake_list("/__fake/requests", "requests", &arr), *r, *body;
 	static char pbuf[128], ibuf[128];
 
 	ck_assert_uint_gt(json_object_array_length(arr), i);
@@ -283,7 +282,8 @@ START_TEST(test_adyen_charge_redirect_is_action)
 	ck_assert_ptr_nonnull(a);
 	ck_assert_str_eq(jstr(a, "type", NULL, NULL), "redirect");
 	ck_assert_str_eq(jstr(a, "method", NULL, NULL), "GET");
-	ck_assert_ptr_nonnull(strstr(jstr(a, "url", NULL, NULL), "/__fake/3ds"));
+	ck_assert_ptr_nonnull(
+	    strstr(jstr(a, "url", NULL, NULL), "/__fake/3ds"));
 	json_object_put(a);
 	a = req_body(0, NULL, NULL);
 	ck_assert_str_eq(jstr(a, "returnUrl", NULL, NULL),
@@ -300,8 +300,7 @@ START_TEST(test_adyen_charge_bad_key_is_auth)
 
 	acct.secret_key = "AQE_wrong";
 	charge_in(&in, "pay_1", "adyen_test_APPROVED");
-	ck_assert_int_eq(pv_psp_adyen.charge(&ctx, &acct, &in, &out, &err),
-	    -1);
+	ck_assert_int_eq(pv_psp_adyen.charge(&ctx, &acct, &in, &out, &err), -1);
 	ck_assert_int_eq(err.code, PV_E_AUTH);
 	ck_assert_ptr_null(strstr(err.msg, "AQE_wrong"));
 	ck_assert_uint_eq(fake_count("/__fake/requests", "requests"), 1);
@@ -317,8 +316,7 @@ START_TEST(test_adyen_charge_merchant_account_checked)
 
 	charge_in(&in, "pay_1", "adyen_test_APPROVED");
 	acct.merchant_account = "";
-	ck_assert_int_eq(pv_psp_adyen.charge(&ctx, &acct, &in, &out, &err),
-	    -1);
+	ck_assert_int_eq(pv_psp_adyen.charge(&ctx, &acct, &in, &out, &err), -1);
 	ck_assert_int_eq(err.code, PV_E_INVALID);
 	ck_assert_str_eq(err.field, "merchant_account");
 	ck_assert_uint_eq(fake_count("/__fake/requests", "requests"), 0);
@@ -340,11 +338,11 @@ START_TEST(test_adyen_charge_422_names_error_code)
 
 	ctl("POST", "/__fake/faults",
 	    "{\"next\": [{\"status\": 422, \"body\": {\"status\": 422,"
-	    " \"errorCode\": \"14_030\", \"message\": \"Return URL is missing.\","
+	    " \"errorCode\": \"14_030\", \"message\": \"Return URL is "
+	    "missing.\","
 	    " \"errorType\": \"validation\"}}]}");
 	charge_in(&in, "pay_1", "adyen_test_APPROVED");
-	ck_assert_int_eq(pv_psp_adyen.charge(&ctx, &acct, &in, &out, &err),
-	    -1);
+	ck_assert_int_eq(pv_psp_adyen.charge(&ctx, &acct, &in, &out, &err), -1);
 	ck_assert_int_eq(err.code, PV_E_UPSTREAM);
 	ck_assert_str_eq(err.reason, "adyen_14_030");
 	ck_assert_ptr_nonnull(strstr(err.msg, "Return URL is missing"));
@@ -405,8 +403,7 @@ START_TEST(test_adyen_charge_needs_a_return_url)
 
 	cfg.public_url = NULL;
 	charge_in(&in, "pay_1", "adyen_test_APPROVED");
-	ck_assert_int_eq(pv_psp_adyen.charge(&ctx, &acct, &in, &out, &err),
-	    -1);
+	ck_assert_int_eq(pv_psp_adyen.charge(&ctx, &acct, &in, &out, &err), -1);
 	ck_assert_int_eq(err.code, PV_E_INTERNAL);
 	ck_assert_uint_eq(fake_count("/__fake/requests", "requests"), 0);
 }
@@ -460,11 +457,9 @@ START_TEST(test_adyen_charge_5xx_after_retries_is_unknown)
 	struct pv_psp_result out;
 	struct pv_err err = { 0 };
 
-	ctl("POST", "/__fake/faults",
-	    "{\"next\": [500, 429, 503, 500]}");
+	ctl("POST", "/__fake/faults", "{\"next\": [500, 429, 503, 500]}");
 	charge_in(&in, "pay_x", "adyen_test_APPROVED");
-	ck_assert_int_eq(pv_psp_adyen.charge(&ctx, &acct, &in, &out, &err),
-	    -1);
+	ck_assert_int_eq(pv_psp_adyen.charge(&ctx, &acct, &in, &out, &err), -1);
 	ck_assert_int_eq(err.code, PV_E_UPSTREAM);
 	ck_assert_uint_eq(fake_count("/__fake/requests", "requests"),
 	    PV_UPSTREAM_MAX_ATTEMPTS);
@@ -538,8 +533,8 @@ receiver(void)
 
 /* The i-th delivery run through the adapter's webhook. */
 static int
-deliver(struct pv_testsrv *srv, size_t i, struct pv_psp_event **evs,
-    size_t *n, struct pv_err *err)
+deliver(struct pv_testsrv *srv, size_t i, struct pv_psp_event **evs, size_t *n,
+    struct pv_err *err)
 {
 	const struct pv_testsrv_req *r = pv_testsrv_req(srv, i);
 	struct pv_req req;
@@ -612,7 +607,8 @@ START_TEST(test_adyen_refund_pending_then_webhook)
 	ck_assert_str_eq(evs[0].refund_reference, PSP2);
 	ck_assert_str_eq(evs[0].refund_id, "ref_1");
 	ck_assert_int_eq(evs[0].amount_minor, 500);
-	ck_assert_str_eq(pv_testsrv_req(srv, 1)->target, "/webhooks/adyen/mer_1");
+	ck_assert_str_eq(pv_testsrv_req(srv, 1)->target,
+	    "/webhooks/adyen/mer_1");
 	pv_testsrv_stop(srv);
 }
 END_TEST
@@ -739,9 +735,8 @@ END_TEST
 
 /* One notification item as Adyen sends it. */
 static int
-item(char *buf, size_t len, const char *psp, const char *orig,
-    const char *ref, int value, const char *code, const char *success,
-    const char *sig)
+item(char *buf, size_t len, const char *psp, const char *orig, const char *ref,
+    int value, const char *code, const char *success, const char *sig)
 {
 	char origf[64] = "";
 
@@ -780,8 +775,7 @@ vectors(const char *sig3)
 }
 
 static int
-hook(const char *body, struct pv_psp_event **evs, size_t *n,
-    struct pv_err *err)
+hook(const char *body, struct pv_psp_event **evs, size_t *n, struct pv_err *err)
 {
 	struct pv_req req;
 
@@ -867,7 +861,8 @@ START_TEST(test_adyen_webhook_unknown_event_is_other)
 	size_t n;
 	const char *body =
 	    "{\"live\":\"false\",\"notificationItems\":[{"
-	    "\"NotificationRequestItem\":{\"additionalData\":{\"hmacSignature\":"
+	    "\"NotificationRequestItem\":{\"additionalData\":{"
+	    "\"hmacSignature\":"
 	    "\"ZNBPtI+oDyyRrLyD1XirkKnQgIAlFc07Vj27TeHsDRE=\"},\"amount\":"
 	    "{\"currency\":\"EUR\",\"value\":1000},\"eventCode\":"
 	    "\"REPORT_AVAILABLE\",\"merchantAccountCode\":\"merchantAccount\","
@@ -915,8 +910,8 @@ START_TEST(test_adyen_ops_and_helpers)
 	ck_assert_ptr_null(pv_psp_adyen.retrieve);
 	ck_assert_str_eq(pv_psp_adyen.webhook_ack, "[accepted]");
 	ck_assert_str_eq(pv_psp_adyen.webhook_ack_type, "text/plain");
-	ck_assert_str_eq(pv_adyen_decline_code(ctx.arena, " Not enough  balance!",
-	                     "refused", &err),
+	ck_assert_str_eq(pv_adyen_decline_code(ctx.arena,
+	                     " Not enough  balance!", "refused", &err),
 	    "not_enough_balance");
 	ck_assert_str_eq(pv_adyen_decline_code(ctx.arena, NULL, "Cancelled",
 	                     &err),
