@@ -359,7 +359,11 @@ pv_resp_set(struct pv_resp *resp, int status, const char *content_type,
 	resp->bodylen = bodylen;
 }
 
-/* Serializes obj (borrowed) with json-c into the arena as the body. */
+/*
+ * Serializes obj (borrowed) with json-c into the arena as the body.  An
+ * error already recorded (a sticky builder that failed half-way) is
+ * never sent as a partial 200.
+ */
 int
 pv_resp_json(struct pv_ctx *ctx, struct pv_resp *resp, int status,
     struct json_object *obj, struct pv_err *err)
@@ -367,6 +371,11 @@ pv_resp_json(struct pv_ctx *ctx, struct pv_resp *resp, int status,
 	const char *s;
 	size_t len;
 	char *copy;
+
+	if (err->code != PV_OK || obj == NULL) {
+		PV_ERR(err, PV_E_INTERNAL, NULL, "no response object");
+		return -1;
+	}
 
 	s = json_object_to_json_string_length(obj,
 	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);

@@ -312,10 +312,9 @@ begin_attempt(struct pv_ctx *ctx, struct attempt *at, struct pv_err *err)
 	p[3] = at->return_url;
 	if (pv_db_exec(ctx,
 	        PV_SQL("SELECT b.verdict, b.payment_id, b.payment_public_id,"
-	               " b.payment_status, p.amount_minor, p.currency,"
-	               " o.merchant_id, o.customer_email, p.token, p.return_url"
+	               " b.payment_status, b.amount_minor, b.currency,"
+	               " o.merchant_id, o.customer_email, b.token, b.return_url"
 	               " FROM pv_payment_begin($1::bigint, $2, $3, $4) b"
-	               " LEFT JOIN payments p ON p.id = b.payment_id"
 	               " JOIN orders o ON o.id = $1::bigint"),
 	        4, p, &res, err) == -1)
 		return -1;
@@ -464,6 +463,7 @@ pv_payment_create(struct pv_ctx *ctx, const struct pv_req *req,
 	struct pv_psp_account acct;
 	struct pv_psp_charge in;
 	struct pv_psp_result r;
+	struct json_object *o;
 	struct attempt at;
 	const char *outcome;
 
@@ -499,8 +499,10 @@ pv_payment_create(struct pv_ctx *ctx, const struct pv_req *req,
 	ctx->usage.currency = at.currency;
 	if (r.status == PV_PSP_FAILED)
 		return declined(ctx, resp, &at, &r, err);
-	return pv_resp_json(ctx, resp, 200,
-	    result_json(ctx, &at, &r, acct.provider, err), err);
+	o = result_json(ctx, &at, &r, acct.provider, err);
+	if (err->code != PV_OK)
+		return -1;
+	return pv_resp_json(ctx, resp, 200, o, err);
 }
 
 /* GET /agent/v1/payments/{payment_id}: 200 {status, payment}. */

@@ -375,7 +375,7 @@ CREATE FUNCTION pv_order_insert(
 LANGUAGE plpgsql AS $$
 DECLARE
     it record;
-    v record;
+    cur record;
 BEGIN
     result := 'ok';
     line := 0;
@@ -390,11 +390,11 @@ BEGIN
               GROUP BY 1 ORDER BY 1 LOOP
         SELECT price_minor, inventory_tracked,
                inventory_quantity - reserved_quantity AS available
-          INTO v FROM variants WHERE id = it.variant_id FOR UPDATE;
-        IF NOT FOUND OR v.price_minor <> it.lo OR v.price_minor <> it.hi THEN
+          INTO cur FROM variants WHERE id = it.variant_id FOR UPDATE;
+        IF NOT FOUND OR cur.price_minor <> it.lo OR cur.price_minor <> it.hi THEN
             result := 'price_changed'; line := it.n; RETURN;
         END IF;
-        IF v.inventory_tracked AND v.available < it.quantity THEN
+        IF cur.inventory_tracked AND cur.available < it.quantity THEN
             result := 'out_of_stock'; line := it.n; RETURN;
         END IF;
     END LOOP;
@@ -550,7 +550,8 @@ END $$;
 CREATE FUNCTION pv_payment_begin(p_order bigint, p_public_id text,
     p_token text, p_return_url text,
     OUT verdict text, OUT payment_id bigint, OUT payment_public_id text,
-    OUT payment_status text)
+    OUT payment_status text, OUT amount_minor bigint, OUT currency text,
+    OUT token text, OUT return_url text)
 LANGUAGE plpgsql AS $$
 DECLARE
     o orders%ROWTYPE;
@@ -563,6 +564,10 @@ BEGIN
         payment_id := pay.id;
         payment_public_id := pay.public_id;
         payment_status := pay.status;
+        amount_minor := pay.amount_minor;
+        currency := pay.currency;
+        token := pay.token;
+        return_url := pay.return_url;
         verdict := CASE WHEN pay.status = 'created' AND pay.token = p_token
                         THEN 'retry' ELSE 'in_progress' END;
         RETURN;
@@ -578,8 +583,10 @@ BEGIN
         provider, amount_minor, currency, token, return_url)
     VALUES (p_public_id, o.id, o.merchant_id, o.agent_id, o.psp,
         o.total_minor, o.currency, p_token, p_return_url)
-    RETURNING id, public_id, status INTO payment_id, payment_public_id,
-        payment_status;
+    RETURNING id, public_id, status, payments.amount_minor,
+        payments.currency, payments.token, payments.return_url
+    INTO payment_id, payment_public_id, payment_status, amount_minor,
+        currency, token, return_url;
     -- Paying keeps the stock held while the customer authenticates.
     UPDATE orders SET expires_at = greatest(expires_at,
         now() + interval '30 minutes') WHERE id = o.id;
