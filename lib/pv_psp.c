@@ -11,6 +11,7 @@
 
 static const struct pv_psp_ops *const adapters[] = {
 	&pv_psp_sandbox,
+	&pv_psp_stripe,
 };
 
 const struct pv_psp_ops *
