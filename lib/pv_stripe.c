@@ -157,8 +157,8 @@ request(struct pv_ctx *ctx, const struct pv_psp_account *acct, struct call *c,
 	}
 	memset(&req, 0, sizeof(req));
 	req.method = c->method;
-	if ((req.url = pv_upstream_url(ctx->arena, base_url(ctx, acct),
-	         c->path, err)) == NULL)
+	if ((req.url = pv_upstream_url(ctx->arena, base_url(ctx, acct), c->path,
+	         err)) == NULL)
 		return -1;
 	req.hdrs = hdrs;
 	req.nhdrs = n;
@@ -221,8 +221,9 @@ refusal(const struct call *c, struct pv_err *err)
 	}
 	if (code == NULL)
 		code = nz(get_str(e, "type"));
-	PV_ERR(err, PV_E_UPSTREAM, NULL, "Stripe refused (HTTP %ld%s%s): %.160s",
-	    c->status, *code != '\0' ? ", " : "", code, msg);
+	PV_ERR(err, PV_E_UPSTREAM, NULL,
+	    "Stripe refused (HTTP %ld%s%s): %.160s", c->status,
+	    *code != '\0' ? ", " : "", code, msg);
 	if (*code != '\0')
 		pv_err_reason(err, code);
 	return -1;
@@ -369,8 +370,8 @@ lower_currency(const char *in, char cur[4], struct pv_err *err)
  * confirming would fail with a 400 about return_url.
  */
 static int
-charge_form(struct pv_ctx *ctx, const struct pv_psp_charge *in,
-    struct call *c, struct pv_err *err)
+charge_form(struct pv_ctx *ctx, const struct pv_psp_charge *in, struct call *c,
+    struct pv_err *err)
 {
 	struct pv_buf b;
 	char cur[4];
@@ -429,8 +430,8 @@ stripe_retrieve(struct pv_ctx *ctx, const struct pv_psp_account *acct,
 	struct call c = { .method = PV_UPSTREAM_GET };
 
 	if (check_id(reference, "reference", err) == -1 ||
-	    (c.path = pv_arena_printf(ctx->arena, err,
-	         "/v1/payment_intents/%s", reference)) == NULL ||
+	    (c.path = pv_arena_printf(ctx->arena, err, "/v1/payment_intents/%s",
+	         reference)) == NULL ||
 	    request(ctx, acct, &c, err) == -1)
 		return -1;
 	if (c.status != 200)
@@ -458,8 +459,8 @@ map_refund(const char *status, enum pv_psp_refund_status *s)
 }
 
 static int
-refund_form(struct pv_ctx *ctx, const struct pv_psp_refund *in,
-    struct call *c, struct pv_err *err)
+refund_form(struct pv_ctx *ctx, const struct pv_psp_refund *in, struct call *c,
+    struct pv_err *err)
 {
 	struct pv_buf b;
 
@@ -482,8 +483,8 @@ stripe_refund(struct pv_ctx *ctx, const struct pv_psp_account *acct,
 	struct call c = { .method = PV_UPSTREAM_POST, .path = "/v1/refunds" };
 
 	if (refund_form(ctx, in, &c, err) == -1 ||
-	    (c.idem_key = pv_psp_idem_key(ctx, "refund", in->refund_id,
-	         err)) == NULL ||
+	    (c.idem_key = pv_psp_idem_key(ctx, "refund", in->refund_id, err)) ==
+	        NULL ||
 	    request(ctx, acct, &c, err) == -1)
 		return -1;
 	if (c.status != 200)

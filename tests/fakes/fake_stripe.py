@@ -96,6 +96,7 @@ The chosen port is printed on stdout (one line) once it is listening.
 """
 
 import argparse
+import base64
 import hashlib
 import hmac
 import json
@@ -440,8 +441,8 @@ class Fake:
             extra["payment_intent"] = self.render_intent(pi)
             raise StripeError(402, "card_error", message, code, None,
                               **extra)
-        if pm in ACTION and not (off_session and
-                                 pm == "pm_card_authenticationRequiredOnSetup"):
+        on_setup = pm == "pm_card_authenticationRequiredOnSetup"
+        if pm in ACTION and not (off_session and on_setup):
             pi["status"] = "requires_action"
             pi["next_action"] = {
                 "type": "redirect_to_url",
@@ -464,7 +465,8 @@ class Fake:
         if pi["capture_method"] == "manual":
             pi["status"] = "requires_capture"
             pi["amount_capturable"] = pi["amount"]
-            events.append(("payment_intent.amount_capturable_updated", self.snap(pi)))
+            events.append(("payment_intent.amount_capturable_updated",
+                           self.snap(pi)))
         else:
             pi["status"] = "succeeded"
             pi["amount_received"] = pi["amount"]
@@ -603,8 +605,8 @@ class Fake:
         if amount is None:
             amount = left
         if amount > left:
-            raise invalid("Refund amount ($%d.%02d) is greater than unrefunded "
-                          "amount on charge ($%d.%02d)" %
+            raise invalid("Refund amount ($%d.%02d) is greater than "
+                          "unrefunded amount on charge ($%d.%02d)" %
                           (amount // 100, amount % 100, left // 100,
                            left % 100), "amount", "amount_too_large",
                           store=True)
@@ -879,7 +881,6 @@ class Handler(BaseHTTPRequestHandler):
         if auth.startswith("Bearer "):
             given = auth[7:].strip()
         elif auth.startswith("Basic "):
-            import base64
             try:
                 given = base64.b64decode(auth[6:]).decode().split(":")[0]
             except (ValueError, UnicodeDecodeError):

@@ -224,7 +224,8 @@ START_TEST(test_stripe_charge_succeeds_and_sends_form)
 
 	charge_in(&in, "pay_1", "pm_card_visa");
 	in.customer_email = "ann+1@example.com";
-	ck_assert_int_eq(pv_psp_stripe.charge(&ctx, &account, &in, &out, &err), 0);
+	ck_assert_int_eq(pv_psp_stripe.charge(&ctx, &account, &in, &out, &err),
+	    0);
 	ck_assert_int_eq(out.status, PV_PSP_SUCCEEDED);
 	ck_assert_str_eq(out.reference, "pi_fake_000001");
 	ck_assert_str_eq(out.client_secret, "pi_fake_000001_secret_fake000001");
@@ -331,7 +332,8 @@ START_TEST(test_stripe_charge_requires_action_returns_next_action)
 
 	charge_in(&in, "pay_3ds", "pm_card_authenticationRequired");
 	in.return_url = "https://shop.example/back?o=1";
-	ck_assert_int_eq(pv_psp_stripe.charge(&ctx, &account, &in, &out, &err), 0);
+	ck_assert_int_eq(pv_psp_stripe.charge(&ctx, &account, &in, &out, &err),
+	    0);
 	ck_assert_int_eq(out.status, PV_PSP_REQUIRES_ACTION);
 	ck_assert_ptr_nonnull(out.next_action);
 	ck_assert_int_eq(pv_json_parse(ctx.arena, out.next_action,
@@ -353,8 +355,8 @@ START_TEST(test_stripe_charge_requires_action_returns_next_action)
 
 	/* The customer completes 3DS; a re-read sees the payment. */
 	ctl("POST", "/__fake/complete_action", "{\"id\": \"pi_fake_000001\"}");
-	ck_assert_int_eq(pv_psp_stripe.retrieve(&ctx, &account, "pi_fake_000001",
-	                     &out, &err),
+	ck_assert_int_eq(pv_psp_stripe.retrieve(&ctx, &account,
+	                     "pi_fake_000001", &out, &err),
 	    0);
 	ck_assert_int_eq(out.status, PV_PSP_SUCCEEDED);
 	ck_assert_ptr_null(out.next_action);
@@ -444,10 +446,10 @@ START_TEST(test_stripe_charge_hangup_after_gets_replay)
 	ck_assert_str_eq(out.reference, "pi_fake_000001");
 	log = state("requests", &n);
 	ck_assert_uint_eq(n, 2);
-	ck_assert(!json_object_get_boolean(json_object_object_get(
-	    at(log, "requests", 0), "replayed")));
-	ck_assert(json_object_get_boolean(json_object_object_get(
-	    at(log, "requests", 1), "replayed")));
+	ck_assert(!json_object_get_boolean(
+	    json_object_object_get(at(log, "requests", 0), "replayed")));
+	ck_assert(json_object_get_boolean(
+	    json_object_object_get(at(log, "requests", 1), "replayed")));
 	json_object_put(log);
 	ck_assert_uint_eq(count("intents"), 1);
 }
@@ -530,7 +532,8 @@ START_TEST(test_stripe_charge_checks_currency)
 	charge_in(&in, "pay_1", "pm_card_visa");
 	in.currency = "eur";
 	memset(&err, 0, sizeof(err));
-	ck_assert_int_eq(pv_psp_stripe.charge(&ctx, &account, &in, &out, &err), 0);
+	ck_assert_int_eq(pv_psp_stripe.charge(&ctx, &account, &in, &out, &err),
+	    0);
 	ck_assert_str_eq(out.currency, "EUR");
 }
 END_TEST
@@ -581,8 +584,8 @@ START_TEST(test_stripe_charge_concurrent_duplicate_waits_for_replay)
 	ck_assert_uint_eq(n, 3);
 	ck_assert_str_eq(jstr(at(log, "requests", 1), "status", NULL, NULL),
 	    "409");
-	ck_assert(json_object_get_boolean(json_object_object_get(
-	    at(log, "requests", 2), "replayed")));
+	ck_assert(json_object_get_boolean(
+	    json_object_object_get(at(log, "requests", 2), "replayed")));
 	json_object_put(log);
 	ck_assert_uint_eq(count("intents"), 1);
 }
@@ -637,8 +640,10 @@ START_TEST(test_stripe_refund_full)
 	size_t n;
 
 	charge_ok("pay_1", "pm_card_visa", &pay);
-	refund_in(&in, "ref_1", pay.reference, 2000, "Customer was charged twice");
-	ck_assert_int_eq(pv_psp_stripe.refund(&ctx, &account, &in, &out, &err), 0);
+	refund_in(&in, "ref_1", pay.reference, 2000,
+	    "Customer was charged twice");
+	ck_assert_int_eq(pv_psp_stripe.refund(&ctx, &account, &in, &out, &err),
+	    0);
 	ck_assert_int_eq(out.status, PV_PSP_REFUND_SUCCEEDED);
 	ck_assert_str_eq(out.reference, "re_fake_000001");
 	ck_assert_str_eq(out.message, "");
@@ -662,7 +667,8 @@ START_TEST(test_stripe_refund_full)
 	json_object_put(log);
 
 	/* The same refund again is the same refund. */
-	ck_assert_int_eq(pv_psp_stripe.refund(&ctx, &account, &in, &out, &err), 0);
+	ck_assert_int_eq(pv_psp_stripe.refund(&ctx, &account, &in, &out, &err),
+	    0);
 	ck_assert_str_eq(out.reference, "re_fake_000001");
 	ck_assert_uint_eq(count("refunds"), 1);
 
@@ -686,7 +692,8 @@ START_TEST(test_stripe_refund_partial_and_over)
 
 	charge_ok("pay_1", "pm_card_visa", &pay);
 	refund_in(&in, "ref_1", pay.reference, 500, "fraud suspected");
-	ck_assert_int_eq(pv_psp_stripe.refund(&ctx, &account, &in, &out, &err), 0);
+	ck_assert_int_eq(pv_psp_stripe.refund(&ctx, &account, &in, &out, &err),
+	    0);
 	ck_assert_str_eq(out.reference, "re_fake_000001");
 	refund_in(&in, "ref_2", pay.reference, 1600, NULL);
 	ck_assert_int_eq(pv_psp_stripe.refund(&ctx, &account, &in, &out, &err),
@@ -696,7 +703,8 @@ START_TEST(test_stripe_refund_partial_and_over)
 	ck_assert_uint_eq(count("requests"), 3); /* 400 not retried */
 	memset(&err, 0, sizeof(err));
 	refund_in(&in, "ref_3", pay.reference, 1500, NULL);
-	ck_assert_int_eq(pv_psp_stripe.refund(&ctx, &account, &in, &out, &err), 0);
+	ck_assert_int_eq(pv_psp_stripe.refund(&ctx, &account, &in, &out, &err),
+	    0);
 	ck_assert_str_eq(out.reference, "re_fake_000002");
 	log = state("refunds", &n);
 	ck_assert_uint_eq(n, 2);
@@ -738,8 +746,8 @@ START_TEST(test_stripe_retrieve)
 
 	charge_ok("pay_1", "pm_card_visa_chargeDeclinedInsufficientFunds",
 	    &out);
-	ck_assert_int_eq(pv_psp_stripe.retrieve(&ctx, &account, "pi_fake_000001",
-	                     &out, &err),
+	ck_assert_int_eq(pv_psp_stripe.retrieve(&ctx, &account,
+	                     "pi_fake_000001", &out, &err),
 	    0);
 	ck_assert_int_eq(out.status, PV_PSP_FAILED);
 	ck_assert_str_eq(out.decline_code, "insufficient_funds");
@@ -755,14 +763,14 @@ START_TEST(test_stripe_retrieve)
 	ck_assert_ptr_null(jstr(r, "headers", "idempotency-key", NULL));
 	json_object_put(log);
 
-	ck_assert_int_eq(pv_psp_stripe.retrieve(&ctx, &account, "pi_fake_000404",
-	                     &out, &err),
+	ck_assert_int_eq(pv_psp_stripe.retrieve(&ctx, &account,
+	                     "pi_fake_000404", &out, &err),
 	    -1);
 	ck_assert_int_eq(err.code, PV_E_UPSTREAM);
 	ck_assert_str_eq(err.reason, "resource_missing");
 	memset(&err, 0, sizeof(err));
-	ck_assert_int_eq(pv_psp_stripe.retrieve(&ctx, &account, "pi_1?x=1", &out,
-	                     &err),
+	ck_assert_int_eq(pv_psp_stripe.retrieve(&ctx, &account, "pi_1?x=1",
+	                     &out, &err),
 	    -1);
 	ck_assert_int_eq(err.code, PV_E_INVALID);
 	ck_assert_uint_eq(count("requests"), 3);
@@ -788,7 +796,8 @@ START_TEST(test_stripe_verify)
 	ck_assert_int_eq(pv_psp_stripe.verify(&ctx, &account, &err), -1);
 	ck_assert_int_eq(err.code, PV_E_AUTH);
 	memset(&err, 0, sizeof(err));
-	account.secret_key = "sk_live_" "fake_0123456789abcdef";
+	account.secret_key = "sk_live_"
+	                     "fake_0123456789abcdef";
 	ck_assert_int_eq(pv_psp_stripe.verify(&ctx, &account, &err), -1);
 	ck_assert_int_eq(err.code, PV_E_AUTH);
 }
@@ -842,8 +851,8 @@ wh_req(struct pv_req *req, const char *body, size_t len, const char *sig)
 }
 
 static int
-webhook(const char *body, size_t len, const char *sig,
-    struct pv_psp_event **ev, struct pv_err *err)
+webhook(const char *body, size_t len, const char *sig, struct pv_psp_event **ev,
+    struct pv_err *err)
 {
 	struct pv_req req;
 	size_t n = 9;
@@ -913,8 +922,8 @@ END_TEST
 
 START_TEST(test_stripe_webhook_rotated_secret)
 {
-	static const char rotated[] = "t=1700000000,v1=" VEC_ROT_V1
-	                              ",v1=" VEC_V1 ",v0=deadbeef";
+	static const char rotated[] =
+	    "t=1700000000,v1=" VEC_ROT_V1 ",v1=" VEC_V1 ",v0=deadbeef";
 	struct pv_psp_event *ev;
 	struct pv_err err;
 	size_t len;
@@ -963,8 +972,8 @@ END_TEST
 static int
 fake_event(const char *spec, struct pv_psp_event **ev, struct pv_err *err)
 {
-	struct json_object *o = pv_fake_call(fake, "POST", "/__fake/webhook",
-	    spec);
+	struct json_object *o =
+	    pv_fake_call(fake, "POST", "/__fake/webhook", spec);
 	const char *body, *sig;
 	struct pv_err e2 = { 0 };
 	int rc;
@@ -988,9 +997,10 @@ START_TEST(test_stripe_webhook_event_kinds)
 	struct pv_err err = { 0 };
 
 	charge_ok("pay_1", "pm_card_visa_chargeDeclinedStolenCard", &out);
-	ck_assert_int_eq(fake_event("{\"type\": \"payment_intent.payment_failed\","
-	                            " \"object\": \"pi_fake_000001\"}",
-	                     &ev, &err),
+	ck_assert_int_eq(
+	    fake_event("{\"type\": \"payment_intent.payment_failed\","
+	               " \"object\": \"pi_fake_000001\"}",
+	        &ev, &err),
 	    0);
 	ck_assert_str_eq(ev->id, "evt_fake_000003"); /* after 2 emitted */
 	ck_assert_int_eq(ev->kind, PV_PSP_EV_PAYMENT);
@@ -1010,7 +1020,8 @@ START_TEST(test_stripe_webhook_event_kinds)
 
 	charge_ok("pay_3", "pm_card_visa", &out);
 	refund_in(&rin, "ref_9", out.reference, 700, NULL);
-	ck_assert_int_eq(pv_psp_stripe.refund(&ctx, &account, &rin, &rout, &err),
+	ck_assert_int_eq(pv_psp_stripe.refund(&ctx, &account, &rin, &rout,
+	                     &err),
 	    0);
 	ck_assert_int_eq(fake_event("{\"type\": \"refund.created\","
 	                            " \"object\": \"re_fake_000001\"}",
@@ -1049,11 +1060,12 @@ START_TEST(test_stripe_webhook_event_kinds)
 	ck_assert_int_eq(ev->kind, PV_PSP_EV_OTHER);
 	ck_assert_str_eq(ev->type, "customer.created");
 	/* A fresh intent says nothing about the payment yet. */
-	ck_assert_int_eq(fake_event("{\"type\": \"payment_intent.created\","
-	                            " \"object\": {\"id\": \"pi_z\", \"object\":"
-	                            " \"payment_intent\", \"status\":"
-	                            " \"requires_payment_method\"}}",
-	                     &ev, &err),
+	ck_assert_int_eq(
+	    fake_event("{\"type\": \"payment_intent.created\","
+	               " \"object\": {\"id\": \"pi_z\", \"object\":"
+	               " \"payment_intent\", \"status\":"
+	               " \"requires_payment_method\"}}",
+	        &ev, &err),
 	    0);
 	ck_assert_int_eq(ev->kind, PV_PSP_EV_OTHER);
 
