@@ -534,10 +534,8 @@ payment_event(struct pv_ctx *ctx, struct json_object *obj,
 	ev->amount_minor = get_int(obj, "amount");
 	if (ev->status == PV_PSP_FAILED)
 		ev->decline_code = nz(lpe != NULL ? decline_of(lpe) : status);
-	return (ev->currency = upper(ctx, get_str(obj, "currency"), err)) ==
-	        NULL ?
-	    -1 :
-	    0;
+	ev->currency = upper(ctx, get_str(obj, "currency"), err);
+	return ev->currency != NULL ? 0 : -1;
 }
 
 /*
@@ -569,10 +567,8 @@ refund_event(struct pv_ctx *ctx, struct json_object *obj,
 		ev->amount_minor = get_int(obj, "amount_refunded");
 	} else
 		return -1;
-	return (ev->currency = upper(ctx, get_str(obj, "currency"), err)) ==
-	        NULL ?
-	    -1 :
-	    0;
+	ev->currency = upper(ctx, get_str(obj, "currency"), err);
+	return ev->currency != NULL ? 0 : -1;
 }
 
 /* Reads a verified event body into ev. */
@@ -605,7 +601,8 @@ parse_event(struct pv_ctx *ctx, const struct pv_req *req,
 	else if (strcmp(ev->type, "charge.refunded") == 0 ||
 	    strcmp(ev->type, "charge.refund.updated") == 0 ||
 	    strcmp(ev->type, "refund.created") == 0 ||
-	    strcmp(ev->type, "refund.updated") == 0)
+	    strcmp(ev->type, "refund.updated") == 0 ||
+	    strcmp(ev->type, "refund.failed") == 0)
 		rc = refund_event(ctx, obj, ev, err);
 	if (rc == -1 && err->code == PV_OK)
 		PV_ERR(err, PV_E_INVALID, NULL,
@@ -614,6 +611,10 @@ parse_event(struct pv_ctx *ctx, const struct pv_req *req,
 	return rc;
 }
 
+/*
+ * The contract is in pv_stripe.h.  The body is parsed only once the
+ * signature holds, and one event makes one arena entry.
+ */
 int
 pv_stripe_webhook(struct pv_ctx *ctx, const struct pv_psp_account *acct,
     const struct pv_req *req, struct pv_psp_event **evs, size_t *n,

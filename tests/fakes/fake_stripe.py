@@ -50,7 +50,8 @@ re_fake_000001, evt_fake_000001, req_fake_000001.
 
 Webhooks: every state change makes an event (payment_intent.succeeded,
 .payment_failed, .requires_action, .amount_capturable_updated,
-.processing, .canceled, charge.refunded, refund.created, refund.updated)
+.processing, .canceled, charge.succeeded, charge.captured, charge.refunded,
+refund.created, refund.updated, charge.refund.updated, refund.failed)
 that is POSTed, signed per external-apis.md 1.9, to webhook_url by a
 background thread in order, unless hold_webhooks is set: then they wait
 for POST /__fake/release.
@@ -81,6 +82,10 @@ Control channel (JSON in, JSON out):
                           async payment settled): succeeded or
                           requires_capture, and its webhook.  GET
                           /__fake/3ds/{pi} does the same.
+  POST /__fake/refund_status {"id": re, "status": "failed",
+                          "failure_reason": ...}: a refund changes later, as
+                          with card 4000000000005126; emits refund.updated,
+                          charge.refund.updated (and refund.failed).
   POST /__fake/webhook    {"type", "object" (a dict, or an id of the
                           fake's state), "url", "secret", "bad_signature",
                           "stale", "duplicate", "delay", "body"}: makes one
@@ -628,6 +633,32 @@ class Fake:
         events.append(("charge.refunded", self.snap(ch)))
         return re_
 
+    def refund_status(self, rid, status, reason):
+        """A refund changes later (card 4000000000005126 turns failed):
+        the charge gets the money back and refund.updated goes out."""
+        re_ = self.refunds.get(rid or "")
+        if re_ is None:
+            raise missing("refund", rid)
+        if status not in ("succeeded", "pending", "requires_action",
+                          "failed", "canceled"):
+            raise invalid("Invalid refund status: %s" % status, "status")
+        ch = self.charges[re_["charge"]]
+        gone = ("failed", "canceled")
+        if status in gone and re_["status"] not in gone:
+            ch["amount_refunded"] -= re_["amount"]
+        elif status not in gone and re_["status"] in gone:
+            ch["amount_refunded"] += re_["amount"]
+        ch["refunded"] = ch["amount_refunded"] >= ch["amount_captured"]
+        re_["status"] = status
+        re_["failure_reason"] = (reason or "declined") \
+            if status == "failed" else None
+        events = [("refund.updated", self.snap(re_)),
+                  ("charge.refund.updated", self.snap(re_))]
+        if status == "failed":
+            events.append(("refund.failed", self.snap(re_)))
+        self.emit(events, None)
+        return re_
+
     def balance(self):
         avail = {}
         for ch in self.charges.values():
@@ -895,22 +926,28 @@ class Handler(BaseHTTPRequestHandler):
                "headers": {k.lower(): v for k, v in self.headers.items()},
                "body": text, "form": None, "status": None,
                "replayed": False}
-        with fake.lock:
-            fake.requests.append(rec)
-            rid = "req_fake_%06d" % len(fake.requests)
-        hdrs = {"Request-Id": rid, "Stripe-Version":
-                self.headers.get("Stripe-Version") or API_VERSION}
+        bad = None
         try:
             form = parse_form(url.query if method != "POST" else text)
         except StripeError as e:
-            rec["status"] = e.status
-            return self.reply(e.status, e.body, hdrs)
+            form, bad = None, e
         rec["form"] = form
         key = self.headers.get("Idempotency-Key") if method == "POST" \
             else None
+        hdrs = {"Stripe-Version":
+                self.headers.get("Stripe-Version") or API_VERSION}
         if key is not None:
             hdrs["Idempotency-Key"] = key
+        # Recording, the key check and claiming the key happen under one
+        # lock, so a test that sees a request logged knows it holds its
+        # key: a duplicate sent then is a concurrent one (409).
         with fake.lock:
+            fake.requests.append(rec)
+            rid = "req_fake_%06d" % len(fake.requests)
+            hdrs["Request-Id"] = rid
+            if bad is not None:
+                rec["status"] = bad.status
+                return self.reply(bad.status, bad.body, hdrs)
             if not self.authorized(fake.cfg["secret_key"]):
                 rec["status"] = 401
                 return self.reply(401, {"error": {
@@ -918,8 +955,7 @@ class Handler(BaseHTTPRequestHandler):
                     "message": "Invalid API Key provided: %s" %
                     mask(self.headers.get("Authorization"))}}, hdrs)
             if key is not None:
-                done = self.idem_check(key, method, url.path, form, rec, hdrs)
-                if done:
+                if self.idem_check(key, method, url.path, form, rec, hdrs):
                     return None
                 fake.inflight.add(key)
             fault = None
@@ -1061,6 +1097,13 @@ class Handler(BaseHTTPRequestHandler):
             if what == "refunds":
                 return self.reply(200, {"refunds":
                                         list(fake.refunds.values())})
+            if what == "refund_status" and method == "POST":
+                try:
+                    return self.reply(200, fake.refund_status(
+                        arg.get("id"), arg.get("status"),
+                        arg.get("failure_reason")))
+                except StripeError as e:
+                    return self.reply(e.status, e.body)
             if what == "events":
                 return self.reply(200, {"events": fake.events})
             if what == "release" and method == "POST":

@@ -551,6 +551,7 @@ concurrent_child(void)
 	c2.arena = pv_arena_new(0);
 	if (c2.up == NULL || c2.arena == NULL)
 		_exit(2);
+	pv_upstream_set_sleep(c2.up, test_sleep, NULL);
 	charge_in(&in, "pay_1", "pm_card_visa");
 	_exit(pv_psp_stripe.charge(&c2, &account, &in, &out, &err) == 0 &&
 	            out.status == PV_PSP_SUCCEEDED ?
@@ -1152,6 +1153,57 @@ START_TEST(test_stripe_webhook_emitter_delivers_in_order)
 }
 END_TEST
 
+START_TEST(test_stripe_webhook_refund_failed_later)
+{
+	static const struct pv_testsrv_resp ok = { 200, NULL,
+		"{\"received\":true}", 0, 0, 0, 0 };
+	struct pv_testsrv *srv = pv_testsrv_start();
+	struct pv_psp_refund rin;
+	struct pv_psp_refund_result rout;
+	struct pv_psp_result out;
+	struct pv_psp_event *ev;
+	struct pv_err err = { 0 };
+	char conf[160];
+	size_t i;
+
+	ck_assert_ptr_nonnull(srv);
+	pv_testsrv_set_default(srv, &ok);
+	snprintf(conf, sizeof(conf),
+	    "{\"webhook_url\": \"%s/webhooks/stripe\"}", pv_testsrv_url(srv));
+	ctl("POST", "/__fake/config", conf);
+	charge_ok("pay_1", "pm_card_visa", &out);
+	refund_in(&rin, "ref_1", out.reference, 2000, NULL);
+	ck_assert_int_eq(pv_psp_stripe.refund(&ctx, &account, &rin, &rout,
+	                     &err),
+	    0);
+	ctl("POST", "/__fake/refund_status",
+	    "{\"id\": \"re_fake_000001\", \"status\": \"failed\"}");
+	await(srv, 8);
+	ev = delivered(srv, 3);
+	ck_assert_str_eq(ev->type, "refund.created");
+	ck_assert_int_eq(ev->refund_status, PV_PSP_REFUND_SUCCEEDED);
+	ck_assert_str_eq(delivered(srv, 4)->type, "charge.refunded");
+	for (i = 5; i < 8; i++) {
+		ev = delivered(srv, i);
+		ck_assert_int_eq(ev->kind, PV_PSP_EV_REFUND);
+		ck_assert_int_eq(ev->refund_status, PV_PSP_REFUND_FAILED);
+		ck_assert_str_eq(ev->refund_id, "ref_1");
+		ck_assert_str_eq(ev->refund_reference, "re_fake_000001");
+		ck_assert_str_eq(ev->reference, "pi_fake_000001");
+	}
+	ck_assert_str_eq(delivered(srv, 5)->type, "refund.updated");
+	ck_assert_str_eq(delivered(srv, 6)->type, "charge.refund.updated");
+	ck_assert_str_eq(delivered(srv, 7)->type, "refund.failed");
+	/* The money is back on the charge: a new refund may take it. */
+	refund_in(&rin, "ref_2", out.reference, 2000, NULL);
+	ck_assert_int_eq(pv_psp_stripe.refund(&ctx, &account, &rin, &rout,
+	                     &err),
+	    0);
+	ck_assert_str_eq(rout.reference, "re_fake_000002");
+	pv_testsrv_stop(srv);
+}
+END_TEST
+
 Suite *
 stripe_suite(void)
 {
@@ -1210,6 +1262,7 @@ stripe_suite(void)
 	tcase_add_test(wh, test_stripe_webhook_signed_garbage_is_invalid);
 	tcase_add_test(wh, test_stripe_webhook_event_kinds);
 	tcase_add_test(wh, test_stripe_webhook_emitter_delivers_in_order);
+	tcase_add_test(wh, test_stripe_webhook_refund_failed_later);
 	suite_add_tcase(s, wh);
 	return s;
 }
