@@ -122,7 +122,8 @@ base_url(struct pv_ctx *ctx, const struct pv_psp_account *acct)
  * Idempotency-Key, so both methods are retry-safe: pv_upstream retries
  * connection failures, timeouts, 409 and 5xx with the same key, and
  * Stripe-Should-Retry overrides that.  -1 when no answer arrived (after
- * the retries) or it is not JSON.
+ * the retries) or a 2xx is not JSON; an error status without JSON
+ * leaves c->root NULL for refusal() to map by status alone.
  */
 static int
 request(struct pv_ctx *ctx, const struct pv_psp_account *acct, struct call *c,
@@ -171,16 +172,19 @@ request(struct pv_ctx *ctx, const struct pv_psp_account *acct, struct call *c,
 	c->status = resp.status;
 	memset(&perr, 0, sizeof(perr));
 	if (pv_json_parse(ctx->arena, resp.body, resp.bodylen, &c->root,
-	        &perr) == -1) {
-		if (perr.code == PV_E_NOMEM || perr.code == PV_E_TOOBIG)
-			*err = perr;
-		else
-			PV_ERR(err, PV_E_UPSTREAM, NULL,
-			    "Stripe answered HTTP %ld without a JSON object",
-			    c->status);
+	        &perr) == 0)
+		return 0;
+	c->root = NULL;
+	if (perr.code == PV_E_NOMEM || perr.code == PV_E_TOOBIG) {
+		*err = perr;
 		return -1;
 	}
-	return 0;
+	/* A proxy's HTML error page still has a status worth mapping. */
+	if (c->status < 200 || c->status > 299)
+		return 0;
+	PV_ERR(err, PV_E_UPSTREAM, NULL,
+	    "Stripe answered HTTP %ld without a JSON object", c->status);
+	return -1;
 }
 
 /*

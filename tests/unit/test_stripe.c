@@ -513,6 +513,19 @@ START_TEST(test_stripe_charge_4xx_reasons)
 
 	ctl("POST", "/__fake/faults", "{\"next\": [403]}");
 	charge_err("pay_3", "pm_card_visa", PV_E_FORBIDDEN, &err);
+
+	/* Answers that are not JSON are still mapped by their status. */
+	ctl("POST", "/__fake/faults",
+	    "{\"next\": [{\"status\": 401, \"body\": \"<html>\"}]}");
+	charge_err("pay_4", "pm_card_visa", PV_E_AUTH, &err);
+	ctl("POST", "/__fake/faults",
+	    "{\"next\": [{\"status\": 502, \"body\": \"<html>\","
+	    " \"should_retry\": false}]}");
+	charge_err("pay_4", "pm_card_visa", PV_E_UPSTREAM, &err);
+	ctl("POST", "/__fake/faults",
+	    "{\"next\": [{\"status\": 200, \"body\": \"<html>\"}]}");
+	charge_err("pay_4", "pm_card_visa", PV_E_UPSTREAM, &err);
+	ck_assert_uint_eq(count("intents"), 1);
 }
 END_TEST
 
