@@ -11,7 +11,6 @@
 
 static const struct pv_psp_ops *const adapters[] = {
 	&pv_psp_sandbox,
-	&pv_psp_sandbox,
 	&pv_psp_stripe,
 	&pv_psp_adyen,
 };
