@@ -22,6 +22,8 @@
 #include "pv_job.h"
 #include "pv_json.h"
 #include "pv_log.h"
+#include "pv_order.h"
+#include "pv_psp_sandbox.h"
 #include "pv_valid.h"
 #include "pv_worker.h"
 
@@ -31,6 +33,8 @@
 /* Job kinds of the product.  New kinds: one row each, above the end. */
 const struct pv_job_handler pv_worker_handlers[] = {
 	{ "maintenance.prune", pv_worker_prune },
+	{ "orders.expire", pv_worker_expire },
+	{ "sandbox.webhook", pv_sandbox_webhook_job },
 };
 const size_t pv_worker_nhandlers =
     sizeof(pv_worker_handlers) / sizeof(pv_worker_handlers[0]);
@@ -184,6 +188,40 @@ pv_worker_enqueue_prune(struct pv_ctx *ctx, time_t t, struct pv_err *err)
 	}
 	return pv_job_enqueue(ctx, "maintenance.prune", NULL, key,
 	    hour > now ? (int)(hour - now) : 0, err);
+}
+
+/* The orders.expire handler; see pv_worker.h. */
+int
+pv_worker_expire(struct pv_ctx *ctx, const struct pv_job *job,
+    struct pv_err *err)
+{
+	long n = 0;
+
+	(void)job;
+	if (pv_order_expire(ctx, &n, err) == -1)
+		return -1;
+	if (n > 0)
+		pv_log_msg(PV_LOG_INFO, "expired %ld unpaid orders", n);
+	return pv_worker_enqueue_expire(ctx, time(NULL) + PV_WORKER_EXPIRE_S,
+	    err);
+}
+
+/* Enqueues one minute's expiry sweep; see pv_worker.h. */
+int
+pv_worker_enqueue_expire(struct pv_ctx *ctx, time_t t, struct pv_err *err)
+{
+	time_t slot = t - t % PV_WORKER_EXPIRE_S, now = time(NULL);
+	char key[64];
+	struct tm tm;
+
+	if (gmtime_r(&slot, &tm) == NULL ||
+	    strftime(key, sizeof(key), "orders.expire@%Y-%m-%dT%H:%M", &tm) ==
+	        0) {
+		PV_ERR(err, PV_E_INTERNAL, NULL, "cannot format the minute");
+		return -1;
+	}
+	return pv_job_enqueue(ctx, "orders.expire", NULL, key,
+	    slot > now ? (int)(slot - now) : 0, err);
 }
 
 /*
@@ -365,12 +403,14 @@ seed(struct pv_ctx *ctx, const struct pv_job_opts *opts, struct pv_err *err)
 	while (!stop_flag) {
 		pv_err_clear(err);
 		ctx->now = time(NULL);
-		if (pv_worker_enqueue_prune(ctx, ctx->now, err) == 0)
+		if (pv_worker_enqueue_prune(ctx, ctx->now, err) == 0 &&
+		    pv_worker_enqueue_expire(ctx, ctx->now, err) == 0)
 			return 0;
 		pv_arena_reset(ctx->arena);
 		if (opts->once)
 			return -1;
-		pv_log_msg(PV_LOG_WARN, "cannot enqueue the prune: %s %s",
+		pv_log_msg(PV_LOG_WARN,
+		    "cannot enqueue the prune and expiry: %s %s",
 		    pv_err_name(err->code), err->msg);
 		(void)pv_db_wait(ctx, wake_pipe[0], SEED_RETRY_MS, err);
 	}

@@ -53,6 +53,18 @@ int pv_worker_prune(struct pv_ctx *ctx, const struct pv_job *job,
  */
 int pv_worker_enqueue_prune(struct pv_ctx *ctx, time_t t, struct pv_err *err);
 
+/*
+ * orders.expire: cancels unpaid orders whose reservation ran out
+ * (pv_order_expire) and enqueues the next sweep, one per minute under
+ * the dedup key "orders.expire@YYYY-MM-DDTHH:MM", so any number of
+ * workers sweep each minute once.  The worker seeds the chain.
+ */
+#define PV_WORKER_EXPIRE_S 60
+int pv_worker_expire(struct pv_ctx *ctx, const struct pv_job *job,
+    struct pv_err *err);
+int pv_worker_enqueue_expire(struct pv_ctx *ctx, time_t t,
+    struct pv_err *err);
+
 /* Runs the worker program; returns the exit status (0, 1, 2 = usage). */
 int pv_worker_main(int argc, char **argv);
 
