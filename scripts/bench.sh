@@ -111,6 +111,7 @@ chmod -R a+rX "$T/www"
 cat >"$T/bench-routes.conf" <<CONF
 \$HTTP["url"] =~ "^/bench/hello\$" { fastcgi.server = ( "" => ( var.pv_fcgi + ( "bin-path" => "$T/app/bench/hello", "socket" => var.pv_run + "/hello.sock" ) ) ) }
 \$HTTP["url"] =~ "^/bench/pgone\$" { fastcgi.server = ( "" => ( var.pv_fcgi + ( "bin-path" => "$T/app/bench/pgone", "socket" => var.pv_run + "/pgone.sock" ) ) ) }
+\$HTTP["url"] =~ "^/bench/pginsert\$" { fastcgi.server = ( "" => ( var.pv_fcgi + ( "bin-path" => "$T/app/bench/pginsert", "socket" => var.pv_run + "/pginsert.sock" ) ) ) }
 CONF
 pv_serve lighttpd "$T/lighttpd" "$T/app/cgi-bin" "$T/www" "$PROCS" \
     --append "$T/bench-routes.conf"
@@ -306,6 +307,53 @@ bench_row "GET /health vs hello" "$BASE/health" "$HELLO"
 # The whole agent prologue (auth, limits, usage) against /health.
 bench_row "GET /agent/v1/rate-limits vs health" "$BASE/agent/v1/rate-limits" \
     "$BASE/health" "X-API-Key: $KEY"
+
+# Order creation (auth, limits, idempotency, pricing, stock, insert,
+# usage) against bench/pginsert, one bare transaction inserting an
+# order and its item into the same tables.  The product's stock is not
+# tracked, so every order succeeds however many are made; each request
+# carries a fresh Idempotency-Key, so that cost is in the row.
+BM=$("$BUILD/bin/pivotactl" merchant create --name "Bench Orders" \
+    --email bench-orders@example.com --json |
+    sed -n 's/.*"merchant_id":"\([^"]*\)".*/\1/p')
+[ -n "$BM" ] || pv_die "could not create the bench merchant"
+"$BUILD/bin/pivotactl" merchant connect-sandbox "$BM" >/dev/null
+"$BUILD/bin/pivotactl" merchant set-shipping "$BM" --country US --rate 5.00 >/dev/null
+"$BUILD/bin/pivotactl" merchant set-tax "$BM" --country US --region CA --rate 8.25 >/dev/null
+printf '%s\n' '{"handle":"bench-tee","title":"Bench Tee","product_type":"Shirts","variants":[{"sku":"BENCH-TEE","price":"48.00","inventory_quantity":0,"inventory_tracked":false}]}' \
+    >"$T/bench-orders.jsonl"
+"$BUILD/bin/pivotactl" products import "$BM" "$T/bench-orders.jsonl" --format jsonl >/dev/null
+read -r BM_ID BA_ID BP <<<"$("$PV_PGBIN/psql" -X -At -F ' ' -c "SELECT m.id,
+    (SELECT id FROM agents WHERE name = 'bench'), p.public_id FROM merchants m
+    JOIN products p ON p.merchant_id = m.id WHERE m.public_id = '$BM'" \
+    "$PIVOTA_DATABASE_URL")"
+ORDER_BODY='{"merchant_id":"'$BM'","customer_email":"buyer@example.com","items":[{"product_id":"'$BP'","quantity":1,"unit_price":"48.00"}],"shipping_address":{"name":"Bench Buyer","address_line1":"1 Main St","city":"Springfield","state":"CA","postal_code":"12345","country":"US"}}'
+cat >"$T/order.lua" <<LUA
+local body = '$ORDER_BODY'
+local n = 0
+local tid = tostring(math.random(1, 1e9))
+request = function()
+  n = n + 1
+  return wrk.format("POST", "/agent/v1/orders",
+    { ["Content-Type"] = "application/json",
+      ["Idempotency-Key"] = "bench-" .. tid .. "-" .. n }, body)
+end
+LUA
+cat >"$T/pginsert.lua" <<LUA
+request = function()
+  return wrk.format("POST", "/bench/pginsert?m=$BM_ID&a=$BA_ID",
+    { ["Content-Type"] = "application/json" }, "{}")
+end
+LUA
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $KEY" \
+    -H 'Content-Type: application/json' -X POST --data "$ORDER_BODY" \
+    "$BASE/agent/v1/orders")
+[ "$code" = 200 ] || pv_die "POST /agent/v1/orders answers $code, not 200"
+code2=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{}' \
+    "$BASE/bench/pginsert?m=$BM_ID&a=$BA_ID")
+[ "$code2" = 200 ] || pv_die "/bench/pginsert answers $code2, not 200"
+bench_pair "POST order vs pginsert" "$CONNS" "$BASE/" "$T/order.lua" \
+    "$BASE/" "$T/pginsert.lua" "X-API-Key: $KEY"
 
 if [ "$CATALOG" = 1 ]; then
 	AGENT_ID=$("$PV_PGBIN/psql" -X -At -c "SELECT id FROM agents WHERE name = 'bench'" \
