@@ -20,16 +20,25 @@ struct pv_idem {
 	const char *params[4]; /* agent id, method, path, key */
 };
 
+/*
+ * The claim commits without waiting for the WAL flush: if it is lost in
+ * a crash, so is everything after it that was not flushed, and a later
+ * durable commit (the handler's) flushes the claim with it, because the
+ * WAL is written in order.
+ */
 #define CLAIM_SQL \
-	PV_SQL("WITH c AS (" \
+	PV_SQL("WITH s AS (SELECT set_config('synchronous_commit', 'off'," \
+	       "  true) AS off)," \
+	       " c AS (" \
 	       "  INSERT INTO idempotency_keys" \
 	       "   (agent_id, method, path, key, body_hash)" \
 	       "  VALUES ($1::bigint, $2, $3, $4, $5::bytea)" \
 	       "  ON CONFLICT DO NOTHING RETURNING true AS mine)" \
 	       " SELECT (SELECT mine FROM c), i.body_hash = $5::bytea," \
 	       "  i.state, i.status, i.content_type, i.body," \
-	       "  i.created_at < now() - make_interval(secs => $6::int)" \
-	       " FROM (SELECT 1) one LEFT JOIN idempotency_keys i" \
+	       "  i.created_at < now() - make_interval(secs => $6::int)," \
+	       "  s.off" \
+	       " FROM s CROSS JOIN (SELECT 1) one LEFT JOIN idempotency_keys i" \
 	       "  ON i.agent_id = $1::bigint AND i.method = $2" \
 	       "  AND i.path = $3 AND i.key = $4")
 
@@ -147,41 +156,61 @@ in_flight:
 	return -1;
 }
 
+/* Stores resp for id, or releases the key after a 5xx. */
+static int
+store(struct pv_ctx *ctx, const struct pv_idem *id, const struct pv_resp *resp,
+    struct pv_err *err)
+{
+	const char *p[7];
+	char st[16];
+
+	memcpy(p, id->params, sizeof(id->params));
+	if (resp->status >= 500)
+		return pv_db_exec(ctx,
+		    PV_SQL("DELETE FROM idempotency_keys WHERE agent_id ="
+		           " $1::bigint AND method = $2 AND path = $3"
+		           " AND key = $4"),
+		    4, p, NULL, err);
+	snprintf(st, sizeof(st), "%d", resp->status);
+	p[4] = st;
+	p[5] = resp->content_type != NULL ? resp->content_type :
+	                                    "application/json";
+	p[6] = resp->body != NULL ? resp->body : "";
+	return pv_db_exec(ctx,
+	    PV_SQL("UPDATE idempotency_keys SET state = 'done',"
+	           " status = $5::int, content_type = $6, body = $7"
+	           " WHERE agent_id = $1::bigint AND method = $2"
+	           " AND path = $3 AND key = $4"),
+	    7, p, NULL, err);
+}
+
 /* Stores or releases the claimed key; see pv_idem.h. */
 void
 pv_idem_finish(struct pv_ctx *ctx, const struct pv_resp *resp)
 {
 	struct pv_err err = { 0 };
 	struct pv_idem *id = ctx->idem;
-	const char *p[7];
-	char st[16];
-	int rc;
 
 	if (id == NULL)
 		return;
 	ctx->idem = NULL;
-	memcpy(p, id->params, sizeof(id->params));
-	if (resp->status >= 500) {
-		rc = pv_db_exec(ctx,
-		    PV_SQL("DELETE FROM idempotency_keys WHERE agent_id ="
-		           " $1::bigint AND method = $2 AND path = $3"
-		           " AND key = $4"),
-		    4, p, NULL, &err);
-	} else {
-		if (snprintf(st, sizeof(st), "%d", resp->status) < 0)
-			return;
-		p[4] = st;
-		p[5] = resp->content_type != NULL ? resp->content_type :
-		                                    "application/json";
-		p[6] = resp->body != NULL ? resp->body : "";
-		rc = pv_db_exec(ctx,
-		    PV_SQL("UPDATE idempotency_keys SET state = 'done',"
-		           " status = $5::int, content_type = $6, body = $7"
-		           " WHERE agent_id = $1::bigint AND method = $2"
-		           " AND path = $3 AND key = $4"),
-		    7, p, NULL, &err);
-	}
-	if (rc == -1)
+	if (store(ctx, id, resp, &err) == -1)
 		pv_log_msg(PV_LOG_ERROR, "%s idempotency record not saved: %s",
 		    ctx->request_id, err.msg);
+}
+
+/* Stores resp inside the caller's transaction; see pv_idem.h. */
+int
+pv_idem_finish_tx(struct pv_ctx *ctx, const struct pv_resp *resp,
+    struct pv_err *err)
+{
+	if (ctx->idem == NULL)
+		return 0;
+	return store(ctx, ctx->idem, resp, err);
+}
+
+void
+pv_idem_committed(struct pv_ctx *ctx)
+{
+	ctx->idem = NULL;
 }

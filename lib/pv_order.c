@@ -24,6 +24,7 @@
 #include "pv_cart.h"
 #include "pv_crypto.h"
 #include "pv_db.h"
+#include "pv_idem.h"
 #include "pv_json.h"
 #include "pv_money.h"
 #include "pv_order.h"
@@ -488,6 +489,66 @@ insert_order(struct pv_ctx *ctx, struct create_in *in, const char *order_id,
 	return line_error(cart, err);
 }
 
+/* The 200 answer to an order creation, decided before the insert. */
+static struct json_object *
+create_reply(struct pv_ctx *ctx, const struct create_in *in,
+    const char *order_id, struct pv_err *err)
+{
+	struct json_object *o, *pay, *track;
+	const char *cur = in->cart.currency;
+	char ts[32];
+	struct tm tm;
+
+	o = success(ctx, err);
+	pv_json_set_str(o, "order_id", order_id, err);
+	pv_json_set_str(o, "order_status", "pending", err);
+	pv_json_set_str(o, "merchant_id", in->cart.merchant_id, err);
+	pv_cart_set_money(o, "total", in->cart.total_minor, cur, err);
+	pv_cart_set_money(o, "subtotal", in->cart.subtotal_minor, cur, err);
+	pv_cart_set_money(o, "shipping_fee", in->cart.shipping_minor, cur, err);
+	pv_cart_set_money(o, "tax", in->cart.tax_minor, cur, err);
+	pv_json_set_str(o, "currency", cur, err);
+	/* The provider's intent is made by POST /agent/v1/payments. */
+	pay = pv_json_new_obj(ctx->arena, err);
+	pv_json_set_str(pay, "psp", in->cart.psp, err);
+	pv_json_set_str(pay, "payment_intent_id", "", err);
+	pv_json_set_str(pay, "client_secret", "", err);
+	pv_json_set_str(pay, "status", "requires_payment_method", err);
+	pv_json_set(o, "payment", pay, err);
+	track = pv_json_new_obj(ctx->arena, err);
+	pv_json_set_str(track, "agent_session_id",
+	    in->session != NULL ? in->session : "", err);
+	gmtime_r(&ctx->now, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	pv_json_set_str(track, "created_at", ts, err);
+	pv_json_set(o, "tracking", track, err);
+	return o;
+}
+
+struct create_tx {
+	struct create_in *in;
+	const char *order_id;
+	struct json_object *reply;
+	struct pv_resp *resp;
+};
+
+/*
+ * The order and its Idempotency-Key record commit together: one
+ * durable commit per order, and no window in which an order exists
+ * whose key still says "running".
+ */
+static int
+create_tx(struct pv_ctx *ctx, void *arg, struct pv_err *err)
+{
+	struct create_tx *t = arg;
+	const char *internal;
+
+	if (insert_order(ctx, t->in, t->order_id, &internal, err) ||
+	    pv_resp_json(ctx, t->resp, 200, t->reply, err))
+		return -1;
+	return pv_idem_finish_tx(ctx, t->resp, err);
+}
+
 /*
  * POST /agent/v1/orders/create and POST /agent/v1/orders: a priced
  * order with its stock reserved; see API.md for the body.
@@ -496,51 +557,25 @@ static int
 order_create(struct pv_ctx *ctx, const struct pv_req *req,
     struct pv_resp *resp, struct pv_err *err)
 {
-	struct json_object *o, *pay, *track;
-	const char *order_id, *internal;
 	struct create_in in;
-	const char *cur;
+	struct create_tx t;
 
 	memset(&in, 0, sizeof(in));
 	if (parse_create(ctx, req, &in, err) ||
 	    pv_cart_quote(ctx, &in.cart, err) || check_quote(&in, err) ||
 	    pv_cart_check_claims(ctx, &in.cart, err) ||
-	    new_order_id(ctx, &order_id, err) ||
-	    insert_order(ctx, &in, order_id, &internal, err))
+	    new_order_id(ctx, &t.order_id, err))
 		return -1;
-	cur = in.cart.currency;
-	ctx->usage.order_id = order_id;
+	t.in = &in;
+	t.resp = resp;
+	if ((t.reply = create_reply(ctx, &in, t.order_id, err)) == NULL ||
+	    err->code != PV_OK || pv_db_tx(ctx, create_tx, &t, err))
+		return -1;
+	pv_idem_committed(ctx);
+	ctx->usage.order_id = t.order_id;
 	ctx->usage.gmv_minor = in.cart.total_minor;
-	ctx->usage.currency = cur;
-	o = success(ctx, err);
-	pv_json_set_str(o, "order_id", order_id, err);
-	pv_json_set_str(o, "order_status", "pending", err);
-	pv_json_set_str(o, "merchant_id", in.cart.merchant_id, err);
-	pv_cart_set_money(o, "total", in.cart.total_minor, cur, err);
-	pv_cart_set_money(o, "subtotal", in.cart.subtotal_minor, cur, err);
-	pv_cart_set_money(o, "shipping_fee", in.cart.shipping_minor, cur, err);
-	pv_cart_set_money(o, "tax", in.cart.tax_minor, cur, err);
-	pv_json_set_str(o, "currency", cur, err);
-	/* The provider's intent is made by POST /agent/v1/payments. */
-	pay = pv_json_new_obj(ctx->arena, err);
-	pv_json_set_str(pay, "psp", in.cart.psp, err);
-	pv_json_set_str(pay, "payment_intent_id", "", err);
-	pv_json_set_str(pay, "client_secret", "", err);
-	pv_json_set_str(pay, "status", "requires_payment_method", err);
-	pv_json_set(o, "payment", pay, err);
-	track = pv_json_new_obj(ctx->arena, err);
-	pv_json_set_str(track, "agent_session_id",
-	    in.session != NULL ? in.session : "", err);
-	{
-		char ts[32];
-		struct tm tm;
-
-		gmtime_r(&ctx->now, &tm);
-		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		pv_json_set_str(track, "created_at", ts, err);
-	}
-	pv_json_set(o, "tracking", track, err);
-	return reply(ctx, resp, o, err);
+	ctx->usage.currency = in.cart.currency;
+	return 0;
 }
 
 #define ORDER_COLS \

@@ -390,7 +390,15 @@ BEGIN
               GROUP BY 1 ORDER BY 1 LOOP
         SELECT price_minor, inventory_tracked,
                inventory_quantity - reserved_quantity AS available
-          INTO cur FROM variants WHERE id = it.variant_id FOR UPDATE;
+          INTO cur FROM variants WHERE id = it.variant_id;
+        -- Counted stock is locked, so its reservations serialise; a
+        -- variant whose stock is not counted never runs out and takes
+        -- no lock (a best-seller would otherwise queue every order).
+        IF FOUND AND cur.inventory_tracked THEN
+            SELECT price_minor, inventory_tracked,
+                   inventory_quantity - reserved_quantity AS available
+              INTO cur FROM variants WHERE id = it.variant_id FOR UPDATE;
+        END IF;
         IF NOT FOUND OR cur.price_minor <> it.lo OR cur.price_minor <> it.hi THEN
             result := 'price_changed'; line := it.n; RETURN;
         END IF;
@@ -403,7 +411,7 @@ BEGIN
                       sum((e->>'quantity')::integer)::integer AS q
                  FROM jsonb_array_elements(p_items) AS x(e) GROUP BY 1)
     UPDATE variants v SET reserved_quantity = v.reserved_quantity + s.q
-      FROM s WHERE v.id = s.variant_id;
+      FROM s WHERE v.id = s.variant_id AND v.inventory_tracked;
     INSERT INTO orders (public_id, merchant_id, agent_id, currency,
         currency_exponent, subtotal_minor, shipping_minor, tax_minor,
         total_minor, customer_email, ship_name, ship_line1, ship_line2,
@@ -420,14 +428,17 @@ BEGIN
     RETURNING id INTO order_id;
     INSERT INTO order_items (order_id, line, product_id, variant_id,
         product_public_id, variant_public_id, external_variant_id, title,
-        variant_title, sku, quantity, unit_price_minor, subtotal_minor)
+        variant_title, sku, quantity, unit_price_minor, subtotal_minor,
+        reserved)
     SELECT order_id, n, (e->>'product_id')::bigint,
            (e->>'variant_id')::bigint, e->>'product_public_id',
            e->>'variant_public_id', e->>'external_variant_id', e->>'title',
            e->>'variant_title', e->>'sku', (e->>'quantity')::integer,
            (e->>'unit_price_minor')::bigint,
-           (e->>'unit_price_minor')::bigint * (e->>'quantity')::integer
-      FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(e, n);
+           (e->>'unit_price_minor')::bigint * (e->>'quantity')::integer,
+           coalesce(v.inventory_tracked, false)
+      FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(e, n)
+      LEFT JOIN variants v ON v.id = (e->>'variant_id')::bigint;
 END $$;
 
 -- Gives back the stock an unpaid order holds (cancel, expiry).

@@ -312,7 +312,9 @@ bench_row "GET /agent/v1/rate-limits vs health" "$BASE/agent/v1/rate-limits" \
 # usage) against bench/pginsert, one bare transaction inserting an
 # order and its item into the same tables.  The product's stock is not
 # tracked, so every order succeeds however many are made; each request
-# carries a fresh Idempotency-Key, so that cost is in the row.
+# carries a fresh Idempotency-Key, so that cost is in the row.  (A
+# headers table given to wrk.format replaces wrk's -H headers, so the
+# key is in the script.)
 BM=$("$BUILD/bin/pivotactl" merchant create --name "Bench Orders" \
     --email bench-orders@example.com --json |
     sed -n 's/.*"merchant_id":"\([^"]*\)".*/\1/p')
@@ -330,12 +332,16 @@ read -r BM_ID BA_ID BP <<<"$("$PV_PGBIN/psql" -X -At -F ' ' -c "SELECT m.id,
 ORDER_BODY='{"merchant_id":"'$BM'","customer_email":"buyer@example.com","items":[{"product_id":"'$BP'","quantity":1,"unit_price":"48.00"}],"shipping_address":{"name":"Bench Buyer","address_line1":"1 Main St","city":"Springfield","state":"CA","postal_code":"12345","country":"US"}}'
 cat >"$T/order.lua" <<LUA
 local body = '$ORDER_BODY'
-local n = 0
-local tid = tostring(math.random(1, 1e9))
+local n, nthreads = 0, 0
+-- Keys unique per thread and run: a repeated key would be a replay.
+function setup(thread)
+  nthreads = nthreads + 1
+  thread:set("tid", os.time() .. "-" .. nthreads)
+end
 request = function()
   n = n + 1
   return wrk.format("POST", "/agent/v1/orders",
-    { ["Content-Type"] = "application/json",
+    { ["Content-Type"] = "application/json", ["X-API-Key"] = "$KEY",
       ["Idempotency-Key"] = "bench-" .. tid .. "-" .. n }, body)
 end
 LUA
