@@ -57,5 +57,7 @@ int pv_ctl_shopify_connect(struct pv_ctx *ctx, int argc, char **argv,
     struct json_object **out, struct pv_err *err);
 int pv_ctl_shopify_disconnect(struct pv_ctx *ctx, int argc, char **argv,
     struct json_object **out, struct pv_err *err);
+int pv_ctl_sync_products(struct pv_ctx *ctx, int argc, char **argv,
+    struct json_object **out, struct pv_err *err);
 
 #endif /* PV_CTL_INT_H */
