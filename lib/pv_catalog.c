@@ -1411,8 +1411,7 @@ str_array(struct pv_arena *a, const char *const *s, size_t n,
  */
 static int
 stage(struct pv_ctx *ctx, struct pv_arena *a, const struct pv_catalog *c,
-    size_t from, size_t to, const char *batch, int64_t seq0,
-    struct pv_err *err)
+    size_t from, size_t to, const char *batch, int64_t seq0, struct pv_err *err)
 {
 	struct json_object *prods = pv_json_new_arr(a, err);
 	struct json_object *vars = pv_json_new_arr(a, err);
@@ -1507,8 +1506,8 @@ stage(struct pv_ctx *ctx, struct pv_arena *a, const struct pv_catalog *c,
 /* A new batch in state staging; see pv_catalog.h. */
 int
 pv_catalog_batch_new(struct pv_ctx *ctx, const char *merchant_id,
-    const char *source, bool replace, const char *currency,
-    const char **batch, struct pv_err *err)
+    const char *source, bool replace, const char *currency, const char **batch,
+    struct pv_err *err)
 {
 	const char *prm[5];
 	char exp[8];
@@ -1579,8 +1578,8 @@ pv_catalog_apply(struct pv_ctx *ctx, const char *batch, bool refresh_words,
 	out->archived = strtol(PQgetvalue(res, 0, 3), NULL, 10);
 	/* A replace may archive: rebuild.  Else learn the batch's words. */
 	if ((refresh_words ?
-	            pv_db_exec(ctx, PV_SQL("SELECT catalog_refresh_words()"),
-	                0, NULL, &res, err) :
+	            pv_db_exec(ctx, PV_SQL("SELECT catalog_refresh_words()"), 0,
+	                NULL, &res, err) :
 	            pv_db_exec(ctx,
 	                PV_SQL("SELECT catalog_learn_words($1::bigint)"), 1,
 	                prm, &res, err)) == -1)
@@ -1610,8 +1609,8 @@ pv_catalog_import(struct pv_ctx *ctx, const struct pv_catalog *c,
 		    "pv_catalog_import needs a transaction");
 		return -1;
 	}
-	if (pv_catalog_batch_new(ctx, merchant_id, source, replace,
-	        c->currency, &batch, err) == -1 ||
+	if (pv_catalog_batch_new(ctx, merchant_id, source, replace, c->currency,
+	        &batch, err) == -1 ||
 	    pv_catalog_stage(ctx, c, batch, 0, err) == -1 ||
 	    pv_catalog_apply(ctx, batch, replace, out, err) == -1)
 		return -1;

@@ -173,12 +173,12 @@ int pv_catalog_import(struct pv_ctx *ctx, const struct pv_catalog *c,
  * the whole batch or none of it.  PV_E_DB, PV_E_NOMEM.
  */
 int pv_catalog_batch_new(struct pv_ctx *ctx, const char *merchant_id,
-    const char *source, bool replace, const char *currency,
-    const char **batch, struct pv_err *err);
+    const char *source, bool replace, const char *currency, const char **batch,
+    struct pv_err *err);
 int pv_catalog_stage(struct pv_ctx *ctx, const struct pv_catalog *c,
     const char *batch, int64_t seq0, struct pv_err *err);
-int pv_catalog_apply(struct pv_ctx *ctx, const char *batch,
-    bool refresh_words, struct pv_catalog_result *out, struct pv_err *err);
+int pv_catalog_apply(struct pv_ctx *ctx, const char *batch, bool refresh_words,
+    struct pv_catalog_result *out, struct pv_err *err);
 
 /* A URL-safe handle from a title ("Men's Tee" -> "men-s-tee"). */
 const char *pv_catalog_slug(struct pv_arena *a, const char *title,

@@ -204,13 +204,14 @@ pv_ctl_sync_products(struct pv_ctx *ctx, int argc, char **argv,
 	if (status != NULL && wait != NULL)
 		return pv_ctl_usage_error(err, "give --status or --wait,",
 		    "not both");
-	if ((status != NULL ? pv_sync_status(ctx, merchant, &st, err) :
-	                      pv_sync_request(ctx, merchant, &enqueued, &st,
-	                          err)) == -1)
+	if ((status != NULL ?
+	            pv_sync_status(ctx, merchant, &st, err) :
+	            pv_sync_request(ctx, merchant, &enqueued, &st, err)) == -1)
 		return -1;
 	while (wait != NULL && !sync_ended(&st, &failed)) {
-		snprintf(line, sizeof(line), "%s: %s, %ld products, %ld pages%s",
-		    st.merchant, st.state, st.products, st.pages,
+		snprintf(line, sizeof(line),
+		    "%s: %s, %ld products, %ld pages%s", st.merchant, st.state,
+		    st.products, st.pages,
 		    st.error != NULL ? " (retrying)" : "");
 		if (strcmp(line, last) != 0) {
 			fprintf(stderr, "%s\n", line);

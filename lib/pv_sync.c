@@ -35,19 +35,19 @@
 #define PROBLEMS_KEPT   10 /* merchant_shopify.sync_problems */
 
 /* merchant_shopify with its merchant and the current run's job. */
-#define STATUS_SQL                                                          \
+#define STATUS_SQL \
 	"SELECT m.id, m.public_id, s.shop_domain, s.sync_state, s.sync_run," \
-	" s.sync_products, s.sync_pages, s.sync_skipped,"                   \
-	" array_to_json(s.sync_problems)::text,"                            \
-	" to_char(s.sync_started_at AT TIME ZONE 'UTC',"                    \
-	"  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"                              \
-	" to_char(s.sync_finished_at AT TIME ZONE 'UTC',"                   \
-	"  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"                              \
-	" s.sync_error, s.sync_result::text, j.id, j.state, j.attempts,"    \
-	" s.disconnected_at IS NULL"                                        \
+	" s.sync_products, s.sync_pages, s.sync_skipped," \
+	" array_to_json(s.sync_problems)::text," \
+	" to_char(s.sync_started_at AT TIME ZONE 'UTC'," \
+	"  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')," \
+	" to_char(s.sync_finished_at AT TIME ZONE 'UTC'," \
+	"  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')," \
+	" s.sync_error, s.sync_result::text, j.id, j.state, j.attempts," \
+	" s.disconnected_at IS NULL" \
 	" FROM merchants m JOIN merchant_shopify s ON s.merchant_id = m.id" \
 	" LEFT JOIN jobs j ON j.dedup_key = 'catalog.sync:' || m.id || ':'" \
-	"  || s.sync_run"                                                   \
+	"  || s.sync_run" \
 	" WHERE m.id = $1::bigint OR m.public_id = $2"
 
 /* One run of the job, shared by the walk's callbacks. */
@@ -92,16 +92,17 @@ dig(struct json_object *o, const char *const *path)
 	return o;
 }
 
-/* Appends one byte of decoded text, collapsing runs of blanks. */
+/*
+ * Appends one byte of text, collapsing white space as HTML does: a run
+ * of blanks becomes one space (*blank 1), or one line break when a
+ * block tag was in it (*blank 2), and none at the start.  Control
+ * characters are dropped.
+ */
 static void
 put_char(struct pv_buf *b, char ch, int *blank)
 {
-	if (ch == ' ' || ch == '\t' || ch == '\r') {
+	if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') {
 		*blank = *blank == 0 ? 1 : *blank;
-		return;
-	}
-	if (ch == '\n') {
-		*blank = 2;
 		return;
 	}
 	if ((unsigned char)ch < 0x20 || ch == 0x7f)
@@ -156,8 +157,6 @@ pv_sync_html_text(struct pv_arena *a, const char *html, size_t max,
 				break;
 			if (block_tag(s + 1, (size_t)(end - s - 1)))
 				blank = 2;
-			else if (blank == 0)
-				blank = 1;
 			s = end + 1;
 			continue;
 		}
@@ -254,10 +253,10 @@ options_of(struct pv_arena *a, struct json_object *sel, struct pv_err *err)
 	    0;
 	for (i = 0; i < n; i++) {
 		e = json_object_array_get_idx(sel, i);
-		name = json_object_get_string(dig(e,
-		    (const char *const[]) { "name", NULL }));
-		value = json_object_get_string(dig(e,
-		    (const char *const[]) { "value", NULL }));
+		name = json_object_get_string(
+		    dig(e, (const char *const[]){ "name", NULL }));
+		value = json_object_get_string(
+		    dig(e, (const char *const[]){ "value", NULL }));
 		if (name == NULL || value == NULL ||
 		    (strcmp(name, "Title") == 0 &&
 		        strcmp(value, "Default Title") == 0))
@@ -316,13 +315,13 @@ add_variant(struct pv_catalog *c, struct pv_catalog_product *p,
 	 * with nothing counted (not tracked, or "continue selling when out
 	 * of stock") never runs out here either.
 	 */
-	avail = json_object_object_get_ex(vn, "availableForSale", &q) ? q :
-	                                                               NULL;
+	avail =
+	    json_object_object_get_ex(vn, "availableForSale", &q) ? q : NULL;
 	if (json_object_object_get_ex(vn, "inventoryQuantity", &q) &&
 	    json_object_is_type(q, json_type_int)) {
 		v->inventory = json_object_get_int64(q);
-		v->tracked = !(json_object_get_boolean(avail) &&
-		    v->inventory <= 0);
+		v->tracked =
+		    !(json_object_get_boolean(avail) && v->inventory <= 0);
 	} else {
 		v->inventory = 0;
 		v->tracked = !json_object_get_boolean(avail);
@@ -520,8 +519,9 @@ pv_sync_request(struct pv_ctx *ctx, const char *merchant, int *enqueued,
 		    "the Shopify store of %s is disconnected", st->merchant);
 		goto out;
 	}
-	if (st->job_state != NULL && (strcmp(st->job_state, "queued") == 0 ||
-	                                 strcmp(st->job_state, "running") == 0)) {
+	if (st->job_state != NULL &&
+	    (strcmp(st->job_state, "queued") == 0 ||
+	        strcmp(st->job_state, "running") == 0)) {
 		rc = 0;
 		goto out;
 	}
@@ -599,8 +599,7 @@ on_product(void *arg, struct json_object *node, struct pv_err *err)
  * checkpoint, in one transaction; then starts the next page afresh.
  */
 static int
-on_page(void *arg, const char *end, size_t n, int has_next,
-    struct pv_err *err)
+on_page(void *arg, const char *end, size_t n, int has_next, struct pv_err *err)
 {
 	struct run *r = arg;
 	struct json_object *probs;
@@ -854,8 +853,8 @@ pv_sync_job(struct pv_ctx *ctx, const struct pv_job *job, struct pv_err *err)
 	r.ctx = ctx;
 	r.job = job;
 	r.merchant_id = merchant;
-	if ((r.run = pv_arena_printf(ctx->arena, err, "%lld", (long long)run)) ==
-	    NULL)
+	if ((r.run = pv_arena_printf(ctx->arena, err, "%lld",
+	         (long long)run)) == NULL)
 		return -1;
 	if (begin_run(&r, &skip, err) == -1) {
 		if (permanent(err)) {

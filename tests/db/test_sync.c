@@ -227,9 +227,10 @@ products_of(const char *id, const char *status)
 	PGresult *res;
 
 	ck_assert_int_eq(pv_db_exec(&ctx,
-	                     PV_SQL("SELECT count(*) FROM products p JOIN"
-	                            " merchants m ON m.id = p.merchant_id"
-	                            " WHERE m.public_id = $1 AND p.status = $2"),
+	                     PV_SQL(
+	                         "SELECT count(*) FROM products p JOIN"
+	                         " merchants m ON m.id = p.merchant_id"
+	                         " WHERE m.public_id = $1 AND p.status = $2"),
 	                     2, p, &res, &err),
 	    0);
 	return strtol(PQgetvalue(res, 0, 0), NULL, 10);
@@ -256,8 +257,8 @@ product_requests(const char **afters, int max)
 		    json_object_get_int(json_object_object_get(r, "status")) !=
 		        200)
 			continue;
-		body = json_tokener_parse(json_object_get_string(
-		    json_object_object_get(r, "body")));
+		body = json_tokener_parse(
+		    json_object_get_string(json_object_object_get(r, "body")));
 		vars = json_object_object_get(body, "variables");
 		after = json_object_object_get(vars, "after");
 		snprintf(keep[n], sizeof(keep[n]), "%s",
@@ -292,10 +293,11 @@ START_TEST(test_sync_pages_commit_with_their_cursor)
 	ck_assert_str_eq(field(out, "job_state"), "queued");
 	ck_assert_ptr_nonnull(field(out, "error"));
 	/* The cursor of page 2 (product 50) is the checkpoint. */
-	ck_assert_str_eq(value(PV_SQL("SELECT convert_from(decode(s.sync_cursor,"
-	                              " 'base64'), 'UTF8') FROM merchant_shopify"
-	                              " s JOIN merchants m ON m.id ="
-	                              " s.merchant_id WHERE m.public_id = $1"),
+	ck_assert_str_eq(value(PV_SQL(
+	                           "SELECT convert_from(decode(s.sync_cursor,"
+	                           " 'base64'), 'UTF8') FROM merchant_shopify"
+	                           " s JOIN merchants m ON m.id ="
+	                           " s.merchant_id WHERE m.public_id = $1"),
 	                     id),
 	    "{\"last_id\":50}");
 	ck_assert_int_eq(count(PV_SQL("SELECT count(*) FROM"

@@ -35,8 +35,8 @@ setup(void)
 	nservers = pv_httpc_servers(servers, MAX_SERVERS);
 	ck_assert_msg(nservers >= 1,
 	    "need the servers: run these through tests/integration/run.sh");
-	fake = pv_fake_start(FAKE, (const char *const[]) { "--token", TOKEN,
-	                               NULL });
+	fake = pv_fake_start(FAKE,
+	    (const char *const[]){ "--token", TOKEN, NULL });
 	ck_assert_msg(fake != NULL, "cannot start " FAKE);
 }
 
@@ -147,24 +147,25 @@ walk(const char *header, const char *extra, unsigned char *seen, long *total)
 
 	memset(seen, 0, NPRODUCTS + 1);
 	for (;;) {
-		ck_assert_int_lt(snprintf(path, sizeof(path),
-		                     "/agent/v1/products/search?%s&limit=100%s%s",
-		                     extra, *cursor != '\0' ? "&cursor=" : "",
-		                     cursor),
+		ck_assert_int_lt(
+		    snprintf(path, sizeof(path),
+		        "/agent/v1/products/search?%s&limit=100%s%s", extra,
+		        *cursor != '\0' ? "&cursor=" : "", cursor),
 		    (int)sizeof(path));
 		url = pv_httpc_url(servers[page++ % nservers].base, path);
 		ck_assert_msg(pv_httpc_get(&r, url, h) == 0, "%s", r.error);
 		free(url);
-		ck_assert_msg(r.status == 200, "GET %s: %ld %s", path,
-		    r.status, r.body);
+		ck_assert_msg(r.status == 200, "GET %s: %ld %s", path, r.status,
+		    r.body);
 		o = pv_httpc_json(&r);
 		pv_httpc_resp_free(&r);
 		ck_assert_ptr_nonnull(o);
 		arr = pv_httpc_json_get(o, "products");
 		ck_assert_ptr_nonnull(arr);
 		for (i = 0; i < json_object_array_length(arr); i++) {
-			title = pv_httpc_json_str(
-			    json_object_array_get_idx(arr, i), "title");
+			title =
+			    pv_httpc_json_str(json_object_array_get_idx(arr, i),
+			        "title");
 			ck_assert_ptr_nonnull(title);
 			no = strstr(title, " No. ");
 			ck_assert_msg(no != NULL, "title %s", title);
@@ -249,8 +250,9 @@ START_TEST(test_sync_thousand_products_searchable_once)
 	 */
 	sync_to_the_end(id, out, sizeof(out));
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	fprintf(stderr, "sync of %d products (40 pages, a throttle, 3 x 500): "
-	                "%.2f s\n",
+	fprintf(stderr,
+	    "sync of %d products (40 pages, a throttle, 3 x 500): "
+	    "%.2f s\n",
 	    NPRODUCTS,
 	    (double)(t1.tv_sec - t0.tv_sec) +
 	        (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
