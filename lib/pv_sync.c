@@ -12,6 +12,7 @@
  * batch that is not its own: it gets PV_E_CONFLICT and stops.
  */
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

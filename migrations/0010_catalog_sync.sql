@@ -33,3 +33,34 @@ ALTER TABLE merchant_shopify
     -- What applying the last finished run did:
     -- {"created", "updated", "unchanged", "archived", "words"}.
     ADD COLUMN sync_result   jsonb;
+
+-- Connecting another shop (pv_shopify_connect resets sync_cursor and
+-- the counters of 0007) also abandons the run's staged batch: its rows
+-- came from the other shop.  BEFORE clears the reference, AFTER drops
+-- the batch once nothing refers to it.
+CREATE FUNCTION merchant_shopify_shop_changed() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_WHEN = 'BEFORE' THEN
+        NEW.sync_batch_id := NULL;
+        NEW.sync_pages := 0;
+        NEW.sync_skipped := 0;
+        NEW.sync_problems := '{}';
+        NEW.sync_result := NULL;
+        RETURN NEW;
+    END IF;
+    DELETE FROM catalog_batches WHERE id = OLD.sync_batch_id
+        AND state = 'staging';
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER merchant_shopify_shop_changed_before
+    BEFORE UPDATE OF shop_domain ON merchant_shopify FOR EACH ROW
+    WHEN (NEW.shop_domain IS DISTINCT FROM OLD.shop_domain)
+    EXECUTE FUNCTION merchant_shopify_shop_changed();
+CREATE TRIGGER merchant_shopify_shop_changed_after
+    AFTER UPDATE OF shop_domain ON merchant_shopify FOR EACH ROW
+    WHEN (NEW.shop_domain IS DISTINCT FROM OLD.shop_domain
+          AND OLD.sync_batch_id IS NOT NULL)
+    EXECUTE FUNCTION merchant_shopify_shop_changed();

@@ -430,6 +430,49 @@ START_TEST(test_sync_refused_token_fails_the_run)
 }
 END_TEST
 
+START_TEST(test_sync_new_shop_drops_the_staged_batch)
+{
+	char id[32], out[2048], shop[64], body[128];
+	const char *st;
+
+	connected_merchant(id);
+	catalog(60);
+	sync_json(id, "--json");
+	faults("[{\"delay_ms\": 1}, {\"delay_ms\": 1}, 500, 500, 500]");
+	ck_assert_int_eq(run_one(), 1);
+	ck_assert_int_eq(count(PV_SQL("SELECT count(*) FROM catalog_batches b"
+	                              " JOIN merchants m ON m.id ="
+	                              " b.merchant_id WHERE m.public_id = $1"
+	                              " AND b.state = 'staging'"),
+	                     id),
+	    1);
+	/* The merchant connects another store before the retry. */
+	snprintf(shop, sizeof(shop), "t%s.myshopify.com", id + 4);
+	snprintf(body, sizeof(body), "{\"shop\": \"%s\"}", shop);
+	ck_assert_int_eq(pv_fake_do(fake, "POST", "/__fake/config", body), 0);
+	ck_assert_int_eq(ctl(out, sizeof(out), "merchant", "connect-shopify",
+	                     id, "--shop", shop, "--token", TOKEN, "--api-base",
+	                     pv_fake_url(fake), "--json", NULL),
+	    0);
+	st = sync_json(id, "--status");
+	ck_assert_str_eq(field(st, "pages"), "0");
+	ck_assert_str_eq(field(st, "products"), "0");
+	ck_assert_int_eq(count(PV_SQL("SELECT count(*) FROM catalog_batches b"
+	                              " JOIN merchants m ON m.id ="
+	                              " b.merchant_id WHERE m.public_id = $1"
+	                              " AND b.state = 'staging'"),
+	                     id),
+	    0);
+	/* The queued retry notices and walks the new store from the start. */
+	run_all();
+	st = sync_json(id, "--status");
+	ck_assert_str_eq(field(st, "state"), "done");
+	ck_assert_str_eq(field(st, "products"), "60");
+	ck_assert_str_eq(field(st, "pages"), "3");
+	ck_assert_int_eq(products_of(id, "active"), 60);
+}
+END_TEST
+
 START_TEST(test_sync_unknown_merchant_is_404)
 {
 	char out[1024];
@@ -455,6 +498,7 @@ sync_suite(void)
 	tcase_add_test(tc, test_sync_pages_commit_with_their_cursor);
 	tcase_add_test(tc, test_sync_second_sync_changes_nothing);
 	tcase_add_test(tc, test_sync_refused_token_fails_the_run);
+	tcase_add_test(tc, test_sync_new_shop_drops_the_staged_batch);
 	tcase_add_test(tc, test_sync_unknown_merchant_is_404);
 	suite_add_tcase(s, tc);
 	return s;
