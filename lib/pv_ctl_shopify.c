@@ -209,10 +209,15 @@ pv_ctl_sync_products(struct pv_ctx *ctx, int argc, char **argv,
 	            pv_sync_request(ctx, merchant, &enqueued, &st, err)) == -1)
 		return -1;
 	while (wait != NULL && !sync_ended(&st, &failed)) {
-		snprintf(line, sizeof(line),
-		    "%s: %s, %ld products, %ld pages%s", st.merchant, st.state,
-		    st.products, st.pages,
-		    st.error != NULL ? " (retrying)" : "");
+		/* Until it starts, the counters are the last run's. */
+		if (strcmp(st.state, "queued") == 0)
+			snprintf(line, sizeof(line), "%s: queued (job %s)",
+			    st.merchant, st.job_id != NULL ? st.job_id : "-");
+		else
+			snprintf(line, sizeof(line),
+			    "%s: %s, %ld products, %ld pages%s", st.merchant,
+			    st.state, st.products, st.pages,
+			    st.error != NULL ? " (retrying)" : "");
 		if (strcmp(line, last) != 0) {
 			fprintf(stderr, "%s\n", line);
 			memcpy(last, line, sizeof(last));
