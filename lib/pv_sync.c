@@ -53,12 +53,12 @@
 
 /* One run of the job, shared by the walk's callbacks. */
 struct run {
-	struct pv_ctx *ctx;
-	const struct pv_job *job;
-	const char *merchant_id; /* internal id */
-	const char *run;         /* sync_run of this job, decimal */
-	const char *batch;       /* catalog_batches.id being staged */
-	const char *currency;    /* the shop's */
+	struct pv_ctx *ctx;       /* the worker's */
+	const struct pv_job *job; /* the claimed job (for its lease) */
+	const char *merchant_id;  /* internal id */
+	const char *run;          /* sync_run of this job, decimal */
+	const char *batch;        /* catalog_batches.id being staged */
+	const char *currency;     /* the shop's */
 	char cursor[PV_SHOPIFY_CURSOR_MAX]; /* last committed, "" = start */
 	struct pv_arena *pa;                /* the page's records */
 	struct pv_catalog page;             /* the page's products */
