@@ -1405,12 +1405,13 @@ str_array(struct pv_arena *a, const char *const *s, size_t n,
 }
 
 /*
- * Stages products [from, to) of c in batch: two statements, each one
- * JSON array.  The JSON lives in the scratch arena a.
+ * Stages products [from, to) of c in batch, numbered seq0 + index + 1,
+ * leaving out products with problems: two statements, each one JSON
+ * array.  The JSON lives in the scratch arena a.
  */
 static int
 stage(struct pv_ctx *ctx, struct pv_arena *a, const struct pv_catalog *c,
-    size_t from, size_t to, const char *batch, struct pv_err *err)
+    size_t from, size_t to, const char *batch, int64_t seq0, struct pv_err *err)
 {
 	struct json_object *prods = pv_json_new_arr(a, err);
 	struct json_object *vars = pv_json_new_arr(a, err);
@@ -1422,8 +1423,10 @@ stage(struct pv_ctx *ctx, struct pv_arena *a, const struct pv_catalog *c,
 
 	for (i = from; i < to; i++) {
 		p = &c->products[i];
+		if (p->bad)
+			continue;
 		o = pv_json_new_obj(a, err);
-		pv_json_set_int(o, "seq", (int64_t)i + 1, err);
+		pv_json_set_int(o, "seq", seq0 + (int64_t)i + 1, err);
 		pv_json_set_str(o, "external_id", p->external_id, err);
 		pv_json_set_str(o, "handle", p->handle, err);
 		pv_json_set_str(o, "title", p->title, err);
@@ -1441,7 +1444,8 @@ stage(struct pv_ctx *ctx, struct pv_arena *a, const struct pv_catalog *c,
 		for (k = 0; k < p->nvariants; k++) {
 			v = &p->variants[k];
 			o = pv_json_new_obj(a, err);
-			pv_json_set_int(o, "product_seq", (int64_t)i + 1, err);
+			pv_json_set_int(o, "product_seq", seq0 + (int64_t)i + 1,
+			    err);
 			pv_json_set_int(o, "position", (int64_t)k + 1, err);
 			pv_json_set_str(o, "external_id", v->external_id, err);
 			pv_json_set_str(o, "sku", v->sku, err);
@@ -1499,18 +1503,99 @@ stage(struct pv_ctx *ctx, struct pv_arena *a, const struct pv_catalog *c,
 	return 0;
 }
 
+/* A new batch in state staging; see pv_catalog.h. */
+int
+pv_catalog_batch_new(struct pv_ctx *ctx, const char *merchant_id,
+    const char *source, bool replace, const char *currency, const char **batch,
+    struct pv_err *err)
+{
+	const char *prm[5];
+	char exp[8];
+	PGresult *res;
+
+	if (snprintf(exp, sizeof(exp), "%d", pv_money_exponent(currency)) < 0) {
+		PV_ERR(err, PV_E_INTERNAL, NULL, "snprintf failed");
+		return -1;
+	}
+	prm[0] = merchant_id;
+	prm[1] = source;
+	prm[2] = replace ? "t" : "f";
+	prm[3] = currency;
+	prm[4] = exp;
+	if (pv_db_exec(ctx,
+	        PV_SQL("INSERT INTO catalog_batches (merchant_id, source,"
+	               " replace, currency, currency_exponent)"
+	               " VALUES ($1::bigint, $2, $3::boolean, $4,"
+	               " $5::smallint) RETURNING id"),
+	        5, prm, &res, err) == -1)
+		return -1;
+	*batch = PQgetvalue(res, 0, 0);
+	return 0;
+}
+
+/* Stages the products of c without problems; see pv_catalog.h. */
+int
+pv_catalog_stage(struct pv_ctx *ctx, const struct pv_catalog *c,
+    const char *batch, int64_t seq0, struct pv_err *err)
+{
+	struct pv_arena *scratch;
+	size_t i;
+	int rc = -1;
+
+	if ((scratch = pv_arena_new(PV_ARENA_CAP * 8)) == NULL) {
+		PV_ERR(err, PV_E_NOMEM, NULL, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < c->n; i += CHUNK_PRODUCTS) {
+		if (stage(ctx, scratch, c, i,
+		        i + CHUNK_PRODUCTS < c->n ? i + CHUNK_PRODUCTS : c->n,
+		        batch, seq0, err) == -1)
+			goto out;
+		pv_arena_reset(scratch);
+	}
+	rc = 0;
+out:
+	pv_arena_free(scratch);
+	return rc;
+}
+
+/* Applies a staged batch and updates the vocabulary; see pv_catalog.h. */
+int
+pv_catalog_apply(struct pv_ctx *ctx, const char *batch, bool refresh_words,
+    struct pv_catalog_result *out, struct pv_err *err)
+{
+	const char *prm[1] = { batch };
+	PGresult *res;
+
+	if (pv_db_exec(ctx,
+	        PV_SQL("SELECT created, updated, unchanged, archived"
+	               " FROM catalog_apply($1::bigint)"),
+	        1, prm, &res, err) == -1)
+		return -1;
+	out->created = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	out->updated = strtol(PQgetvalue(res, 0, 1), NULL, 10);
+	out->unchanged = strtol(PQgetvalue(res, 0, 2), NULL, 10);
+	out->archived = strtol(PQgetvalue(res, 0, 3), NULL, 10);
+	/* A replace may archive: rebuild.  Else learn the batch's words. */
+	if ((refresh_words ?
+	            pv_db_exec(ctx, PV_SQL("SELECT catalog_refresh_words()"), 0,
+	                NULL, &res, err) :
+	            pv_db_exec(ctx,
+	                PV_SQL("SELECT catalog_learn_words($1::bigint)"), 1,
+	                prm, &res, err)) == -1)
+		return -1;
+	out->words = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	return 0;
+}
+
 /* Stages, applies and refreshes words; see pv_catalog.h. */
 int
 pv_catalog_import(struct pv_ctx *ctx, const struct pv_catalog *c,
     const char *merchant_id, const char *source, bool replace,
     struct pv_catalog_result *out, struct pv_err *err)
 {
-	struct pv_arena *scratch;
-	const char *prm[5], *batch;
-	char exp[8];
-	PGresult *res;
+	const char *batch;
 	size_t i, nv = 0;
-	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
 	if (c->errors_total > 0) {
@@ -1524,57 +1609,14 @@ pv_catalog_import(struct pv_ctx *ctx, const struct pv_catalog *c,
 		    "pv_catalog_import needs a transaction");
 		return -1;
 	}
-	if (snprintf(exp, sizeof(exp), "%d", pv_money_exponent(c->currency)) <
-	    0)
+	if (pv_catalog_batch_new(ctx, merchant_id, source, replace, c->currency,
+	        &batch, err) == -1 ||
+	    pv_catalog_stage(ctx, c, batch, 0, err) == -1 ||
+	    pv_catalog_apply(ctx, batch, replace, out, err) == -1)
 		return -1;
-	prm[0] = merchant_id;
-	prm[1] = source;
-	prm[2] = replace ? "t" : "f";
-	prm[3] = c->currency;
-	prm[4] = exp;
-	if (pv_db_exec(ctx,
-	        PV_SQL("INSERT INTO catalog_batches (merchant_id, source,"
-	               " replace, currency, currency_exponent)"
-	               " VALUES ($1::bigint, $2, $3::boolean, $4,"
-	               " $5::smallint) RETURNING id"),
-	        5, prm, &res, err) == -1)
-		return -1;
-	batch = PQgetvalue(res, 0, 0);
-	if ((scratch = pv_arena_new(PV_ARENA_CAP * 8)) == NULL) {
-		PV_ERR(err, PV_E_NOMEM, NULL, "out of memory");
-		return -1;
-	}
-	for (i = 0; i < c->n; i += CHUNK_PRODUCTS) {
-		if (stage(ctx, scratch, c, i,
-		        i + CHUNK_PRODUCTS < c->n ? i + CHUNK_PRODUCTS : c->n,
-		        batch, err) == -1)
-			goto out;
-		pv_arena_reset(scratch);
-	}
 	for (i = 0; i < c->n; i++)
 		nv += c->products[i].nvariants;
-	prm[0] = batch;
-	if (pv_db_exec(ctx,
-	        PV_SQL("SELECT created, updated, unchanged, archived"
-	               " FROM catalog_apply($1::bigint)"),
-	        1, prm, &res, err) == -1)
-		goto out;
 	out->products = (long)c->n;
 	out->variants = (long)nv;
-	out->created = strtol(PQgetvalue(res, 0, 0), NULL, 10);
-	out->updated = strtol(PQgetvalue(res, 0, 1), NULL, 10);
-	out->unchanged = strtol(PQgetvalue(res, 0, 2), NULL, 10);
-	out->archived = strtol(PQgetvalue(res, 0, 3), NULL, 10);
-	/* A replace may archive: rebuild.  Else learn the batch's words. */
-	if ((replace ? pv_db_exec(ctx, PV_SQL("SELECT catalog_refresh_words()"),
-	                   0, NULL, &res, err) :
-	               pv_db_exec(ctx,
-	                   PV_SQL("SELECT catalog_learn_words($1::bigint)"), 1,
-	                   prm, &res, err)) == -1)
-		goto out;
-	out->words = strtol(PQgetvalue(res, 0, 0), NULL, 10);
-	rc = 0;
-out:
-	pv_arena_free(scratch);
-	return rc;
+	return 0;
 }

@@ -155,6 +155,31 @@ int pv_catalog_import(struct pv_ctx *ctx, const struct pv_catalog *c,
     const char *merchant_id, const char *source, bool replace,
     struct pv_catalog_result *out, struct pv_err *err);
 
+/*
+ * The three steps of pv_catalog_import(), for writers that stage a
+ * batch over many transactions (the Shopify sync, pv_sync.h).
+ *
+ * pv_catalog_batch_new() opens a batch (catalog_batches, state
+ * staging) of the merchant (internal id) in currency; *batch (arena
+ * memory) gets its id.  pv_catalog_stage() stages the products of c
+ * that have no problems (p->bad unset) in the batch, numbered seq0 +
+ * their index + 1 (seq0: products staged before, so numbers never
+ * repeat in a batch).  Staging a handle or external id twice in one
+ * batch is PV_E_CONFLICT.  pv_catalog_apply() applies the batch with
+ * catalog_apply() (replace batches archive what they do not list) and
+ * then rebuilds the vocabulary (refresh_words) or adds the batch's
+ * words; it fills *out except products and variants, which it leaves
+ * to the caller.  Applying must happen in one transaction: readers see
+ * the whole batch or none of it.  PV_E_DB, PV_E_NOMEM.
+ */
+int pv_catalog_batch_new(struct pv_ctx *ctx, const char *merchant_id,
+    const char *source, bool replace, const char *currency, const char **batch,
+    struct pv_err *err);
+int pv_catalog_stage(struct pv_ctx *ctx, const struct pv_catalog *c,
+    const char *batch, int64_t seq0, struct pv_err *err);
+int pv_catalog_apply(struct pv_ctx *ctx, const char *batch, bool refresh_words,
+    struct pv_catalog_result *out, struct pv_err *err);
+
 /* A URL-safe handle from a title ("Men's Tee" -> "men-s-tee"). */
 const char *pv_catalog_slug(struct pv_arena *a, const char *title,
     struct pv_err *err);

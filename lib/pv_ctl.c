@@ -997,6 +997,10 @@ static const struct cmd cmds[] = {
 	{ "agent suspend", "AGENT", "refuse every request of an agent",
 	    cmd_agent_suspend },
 	{ "agent activate", "AGENT", "lift a suspension", cmd_agent_activate },
+	{ "sync-products", "MERCHANT [--status | --wait [--timeout S]]",
+	    "sync the catalogue from the merchant's Shopify store (a job), or "
+	    "show its progress",
+	    pv_ctl_sync_products },
 	{ "products import",
 	    "MERCHANT FILE [--replace] [--dry-run] [--format csv|json|jsonl]",
 	    "import a catalog file: every row or none (--replace archives "

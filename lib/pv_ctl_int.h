@@ -57,6 +57,8 @@ int pv_ctl_shopify_connect(struct pv_ctx *ctx, int argc, char **argv,
     struct json_object **out, struct pv_err *err);
 int pv_ctl_shopify_disconnect(struct pv_ctx *ctx, int argc, char **argv,
     struct json_object **out, struct pv_err *err);
+int pv_ctl_sync_products(struct pv_ctx *ctx, int argc, char **argv,
+    struct json_object **out, struct pv_err *err);
 
 /* pv_ctl_psp.c */
 int pv_ctl_psp_connect_stripe(struct pv_ctx *ctx, int argc, char **argv,

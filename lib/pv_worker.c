@@ -24,6 +24,7 @@
 #include "pv_log.h"
 #include "pv_order.h"
 #include "pv_psp_sandbox.h"
+#include "pv_sync.h"
 #include "pv_valid.h"
 #include "pv_worker.h"
 
@@ -35,6 +36,7 @@ const struct pv_job_handler pv_worker_handlers[] = {
 	{ "maintenance.prune", pv_worker_prune },
 	{ "orders.expire", pv_worker_expire },
 	{ "sandbox.webhook", pv_sandbox_webhook_job },
+	{ PV_SYNC_KIND, pv_sync_job },
 };
 const size_t pv_worker_nhandlers =
     sizeof(pv_worker_handlers) / sizeof(pv_worker_handlers[0]);
