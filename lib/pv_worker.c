@@ -22,6 +22,7 @@
 #include "pv_job.h"
 #include "pv_json.h"
 #include "pv_log.h"
+#include "pv_order_push.h"
 #include "pv_valid.h"
 #include "pv_worker.h"
 
@@ -31,6 +32,7 @@
 /* Job kinds of the product.  New kinds: one row each, above the end. */
 const struct pv_job_handler pv_worker_handlers[] = {
 	{ "maintenance.prune", pv_worker_prune },
+	{ PV_ORDER_PUSH_KIND, pv_order_push },
 };
 const size_t pv_worker_nhandlers =
     sizeof(pv_worker_handlers) / sizeof(pv_worker_handlers[0]);
