@@ -110,8 +110,8 @@ split_name(struct pv_arena *a, const char *name,
 		ship->last_name = nonempty(t);
 		return 0;
 	}
-	if ((ship->first_name = pv_arena_strndup(a, t, (size_t)(sp - t),
-	         err)) == NULL ||
+	if ((ship->first_name =
+	            pv_arena_strndup(a, t, (size_t)(sp - t), err)) == NULL ||
 	    (ship->last_name = trimmed(a, sp, err)) == NULL)
 		return -1;
 	return 0;
@@ -220,8 +220,8 @@ load_lines(struct pv_ctx *ctx, struct push *p, struct pv_err *err)
 	for (i = 0; i < n; i++) {
 		v = pv_db_get(res, (int)i, 1);
 		if ((v == NULL || *v == '\0') && p->missing_line == 0)
-			p->missing_line = (int)strtol(PQgetvalue(res, (int)i, 0),
-			    NULL, 10);
+			p->missing_line =
+			    (int)strtol(PQgetvalue(res, (int)i, 0), NULL, 10);
 		p->lines[i].variant_id = v;
 		if (pv_valid_int64(PQgetvalue(res, (int)i, 2), 1, 1000000,
 		        &p->lines[i].quantity, "quantity", err) == -1)
@@ -282,9 +282,9 @@ failed(struct pv_ctx *ctx, const struct push *p, const char *stage,
 	struct json_object *d;
 
 	pv_log_msg(perm ? PV_LOG_WARN : PV_LOG_INFO,
-	    "order.push %s (job %s, attempt %d): %s at %s: %s %s",
-	    p->public_id, p->job_id, p->attempt, perm ? "gave up" : "failed",
-	    stage, pv_err_name(err->code), err->msg);
+	    "order.push %s (job %s, attempt %d): %s at %s: %s %s", p->public_id,
+	    p->job_id, p->attempt, perm ? "gave up" : "failed", stage,
+	    pv_err_name(err->code), err->msg);
 	if (!perm && !p->last_attempt)
 		return -1;
 	d = pv_json_new_obj(ctx->arena, &e);
@@ -297,8 +297,8 @@ failed(struct pv_ctx *ctx, const struct push *p, const char *stage,
 	pv_json_set_str(d, "message", cause.msg, &e);
 	pv_json_set_int(d, "attempt", p->attempt, &e);
 	pv_json_set_bool(d, "permanent", perm != 0, &e);
-	if (e.code != PV_OK || order_event(ctx, p, "shopify.push_failed", d, 1,
-	                           &e) == -1) {
+	if (e.code != PV_OK ||
+	    order_event(ctx, p, "shopify.push_failed", d, 1, &e) == -1) {
 		*err = e;
 		return -1;
 	}
@@ -368,8 +368,8 @@ record_tx(struct pv_ctx *ctx, void *arg, struct pv_err *err)
 	               " WHERE id = $1::bigint"),
 	        2, params, NULL, err) == -1 ||
 	    pv_db_exec(ctx,
-	        PV_SQL("SELECT set_config('pivota.reason', '', true)"), 0,
-	        NULL, NULL, err) == -1)
+	        PV_SQL("SELECT set_config('pivota.reason', '', true)"), 0, NULL,
+	        NULL, err) == -1)
 		return -1;
 	if (!paid)
 		pv_json_set_str(d, "order_status", status, err);
@@ -455,8 +455,7 @@ order_in(const struct push *p, struct pv_shopify_order_in *in)
 
 /* The order.push handler; see pv_order_push.h. */
 int
-pv_order_push(struct pv_ctx *ctx, const struct pv_job *job,
-    struct pv_err *err)
+pv_order_push(struct pv_ctx *ctx, const struct pv_job *job, struct pv_err *err)
 {
 	struct pv_shopify_order_in in;
 	struct pv_shopify_conn conn;
@@ -505,8 +504,8 @@ pv_order_push(struct pv_ctx *ctx, const struct pv_job *job,
 	 * take this job over while the create is on the wire; a worker
 	 * that has lost it stops here.
 	 */
-	if (pv_job_touch(ctx, job, job->lease_s > 0 ? job->lease_s :
-	            PV_JOB_LEASE_S, err) == -1)
+	if (pv_job_touch(ctx, job,
+	        job->lease_s > 0 ? job->lease_s : PV_JOB_LEASE_S, err) == -1)
 		return -1;
 	order_in(&p, &in);
 	if (pv_shopify_order_create(ctx, &conn, &in, &so, err) == -1) {

@@ -170,29 +170,29 @@ variant(struct world *w, const char *ext, long price, int qty)
 	params[1] = ext;
 	params[2] = p;
 	params[3] = q;
-	res = run(PV_SQL(
-	              "WITH pr AS (INSERT INTO products (public_id,"
-	              "  merchant_id, external_id, handle, title, currency,"
-	              "  currency_exponent)"
-	              " SELECT 'prod_' || substr(md5(random()::text), 1, 16),"
-	              "  $1::bigint, replace($2, 'ProductVariant', 'Product'),"
-	              "  'p-' || substr(md5(random()::text), 1, 12),"
-	              "  'Fake tee', 'USD', 2 RETURNING id, public_id),"
-	              " v AS (INSERT INTO variants (public_id, product_id,"
-	              "  merchant_id, external_id, sku, title, price_minor,"
-	              "  inventory_quantity)"
-	              " SELECT 'var_' || substr(md5(random()::text), 1, 16),"
-	              "  pr.id, $1::bigint, $2, 'SKU-T', 'M / Red',"
-	              "  $3::bigint, 50 FROM pr"
-	              " RETURNING id, public_id, product_id, external_id)"
-	              " SELECT jsonb_build_object('variant_id', v.id,"
-	              "  'product_id', v.product_id, 'product_public_id',"
-	              "  pr.public_id, 'variant_public_id', v.public_id,"
-	              "  'external_variant_id', v.external_id, 'title',"
-	              "  'Fake tee', 'variant_title', 'M / Red', 'sku',"
-	              "  'SKU-T', 'quantity', $4::int, 'unit_price_minor',"
-	              "  $3::bigint)::text FROM v, pr"),
-	    4, params);
+	res =
+	    run(PV_SQL("WITH pr AS (INSERT INTO products (public_id,"
+	               "  merchant_id, external_id, handle, title, currency,"
+	               "  currency_exponent)"
+	               " SELECT 'prod_' || substr(md5(random()::text), 1, 16),"
+	               "  $1::bigint, replace($2, 'ProductVariant', 'Product'),"
+	               "  'p-' || substr(md5(random()::text), 1, 12),"
+	               "  'Fake tee', 'USD', 2 RETURNING id, public_id),"
+	               " v AS (INSERT INTO variants (public_id, product_id,"
+	               "  merchant_id, external_id, sku, title, price_minor,"
+	               "  inventory_quantity)"
+	               " SELECT 'var_' || substr(md5(random()::text), 1, 16),"
+	               "  pr.id, $1::bigint, $2, 'SKU-T', 'M / Red',"
+	               "  $3::bigint, 50 FROM pr"
+	               " RETURNING id, public_id, product_id, external_id)"
+	               " SELECT jsonb_build_object('variant_id', v.id,"
+	               "  'product_id', v.product_id, 'product_public_id',"
+	               "  pr.public_id, 'variant_public_id', v.public_id,"
+	               "  'external_variant_id', v.external_id, 'title',"
+	               "  'Fake tee', 'variant_title', 'M / Red', 'sku',"
+	               "  'SKU-T', 'quantity', $4::int, 'unit_price_minor',"
+	               "  $3::bigint)::text FROM v, pr"),
+	        4, params);
 	return one(res);
 }
 
@@ -210,8 +210,8 @@ order_paid(struct world *w, const char *items, long subtotal)
 	char sub[24], pay[32], ref[48];
 	PGresult *res;
 
-	snprintf(w->order, sizeof(w->order), "ORD_%08X%08X",
-	    (unsigned)getpid(), (unsigned)seq);
+	snprintf(w->order, sizeof(w->order), "ORD_%08X%08X", (unsigned)getpid(),
+	    (unsigned)seq);
 	snprintf(sub, sizeof(sub), "%ld", subtotal);
 	w->total = subtotal + 500;
 	params[0] = w->order;
@@ -219,16 +219,17 @@ order_paid(struct world *w, const char *items, long subtotal)
 	params[2] = w->aid;
 	params[3] = sub;
 	params[4] = items;
-	res = run(PV_SQL("SELECT result, order_id FROM pv_order_insert($1,"
-	                 " $2::bigint, $3::bigint, 'USD', 2::smallint,"
-	                 " $4::bigint, 500, 0, 'ada@example.com',"
-	                 " '{\"name\": \" Ada King Lovelace \","
-	                 " \"address_line1\": \"1 Main St\","
-	                 " \"address_line2\": \"Apt 4\", \"city\": \"Ottawa\","
-	                 " \"state\": \"on\", \"postal_code\": \"K1A 0B1\","
-	                 " \"country\": \"CA\", \"phone\": \"+1 613 555 0100\"}',"
-	                 " '{}', '', 'stripe', 3600, $5::jsonb)"),
-	    5, params);
+	res =
+	    run(PV_SQL("SELECT result, order_id FROM pv_order_insert($1,"
+	               " $2::bigint, $3::bigint, 'USD', 2::smallint,"
+	               " $4::bigint, 500, 0, 'ada@example.com',"
+	               " '{\"name\": \" Ada King Lovelace \","
+	               " \"address_line1\": \"1 Main St\","
+	               " \"address_line2\": \"Apt 4\", \"city\": \"Ottawa\","
+	               " \"state\": \"on\", \"postal_code\": \"K1A 0B1\","
+	               " \"country\": \"CA\", \"phone\": \"+1 613 555 0100\"}',"
+	               " '{}', '', 'stripe', 3600, $5::jsonb)"),
+	        5, params);
 	ck_assert_str_eq(PQgetvalue(res, 0, 0), "ok");
 	snprintf(w->oid, sizeof(w->oid), "%s", PQgetvalue(res, 0, 1));
 	snprintf(pay, sizeof(pay), "pay_%08x%08x%08x", (unsigned)getpid(),
@@ -431,8 +432,7 @@ START_TEST(test_order_push_creates_order_and_goes_processing)
 
 	all = fake_orders(&n);
 	ck_assert_uint_eq(n, 1);
-	o = json_object_array_get_idx(json_object_object_get(all, "orders"),
-	    0);
+	o = json_object_array_get_idx(json_object_object_get(all, "orders"), 0);
 	assert_at(o, "input.email", "ada@example.com");
 	assert_at(o, "input.currency", "USD");
 	assert_at(o, "input.lineItems.0.variantId", V1001);
@@ -559,8 +559,8 @@ START_TEST(test_order_push_server_errors_then_success)
 	    0);
 	run_job();
 	ck_assert_str_eq(job_col(&w, "state"), "queued");
-	ck_assert_ptr_nonnull(strstr(job_col(&w, "last_error"),
-	    "PV_E_UPSTREAM"));
+	ck_assert_ptr_nonnull(
+	    strstr(job_col(&w, "last_error"), "PV_E_UPSTREAM"));
 	ck_assert_uint_eq(n_fake_orders(), 0);
 	due_now();
 	run_job();
@@ -699,7 +699,8 @@ order_push_suite(void)
 	tcase_add_test(tc, test_order_push_lost_answer_found_by_tag);
 	tcase_add_test(tc, test_order_push_server_errors_then_success);
 	tcase_add_test(tc, test_order_push_unknown_variant_is_permanent);
-	tcase_add_test(tc, test_order_push_line_without_variant_id_is_permanent);
+	tcase_add_test(tc,
+	    test_order_push_line_without_variant_id_is_permanent);
 	tcase_add_test(tc, test_order_push_refunded_order_is_skipped);
 	tcase_add_test(tc, test_order_push_job_deduplicated);
 	suite_add_tcase(s, tc);
