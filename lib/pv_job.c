@@ -171,6 +171,7 @@ pv_job_claim(struct pv_ctx *ctx, const struct pv_job_opts *opts,
 	job->worker = PQgetvalue(res, 0, 6);
 	job->lapsed = *PQgetvalue(res, 0, 7) == 't';
 	job->prev_error = pv_db_get(res, 0, 8);
+	job->lease_s = opts->lease_s;
 	*got = 1;
 	return 0;
 }

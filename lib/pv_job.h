@@ -83,6 +83,7 @@ struct pv_job {
 	const char *worker;       /* locked_by: who holds the lease */
 	const char *prev_error;   /* last_error of an earlier try, or NULL */
 	int lapsed;               /* dead at claim: last lease expired */
+	int lease_s;              /* seconds the claim leased it for */
 };
 
 typedef int (*pv_job_fn)(struct pv_ctx *ctx, const struct pv_job *job,

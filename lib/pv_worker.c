@@ -23,6 +23,7 @@
 #include "pv_json.h"
 #include "pv_log.h"
 #include "pv_order.h"
+#include "pv_order_push.h"
 #include "pv_psp_sandbox.h"
 #include "pv_sync.h"
 #include "pv_valid.h"
@@ -37,6 +38,7 @@ const struct pv_job_handler pv_worker_handlers[] = {
 	{ "orders.expire", pv_worker_expire },
 	{ "sandbox.webhook", pv_sandbox_webhook_job },
 	{ PV_SYNC_KIND, pv_sync_job },
+	{ PV_ORDER_PUSH_KIND, pv_order_push },
 };
 const size_t pv_worker_nhandlers =
     sizeof(pv_worker_handlers) / sizeof(pv_worker_handlers[0]);
