@@ -231,15 +231,16 @@ percent_ppm(const char *s, long *out, struct pv_err *err)
 {
 	int64_t v;
 
-	/* A percentage with 4 decimals is ppm / 100: reuse the strict
-	 * decimal parser with a 4-decimal currency (CLF). */
+	/* A percentage in units of 10^-4 percent is parts per million
+	 * (8.875 % = 88750 of either): reuse the strict decimal parser
+	 * with a 4-decimal currency (CLF). */
 	if (pv_money_parse(s, strlen(s), "CLF", 0, &v, "--rate", err))
 		return -1;
 	if (v > 1000000) {
 		PV_ERR(err, PV_E_INVALID, "--rate", "At most 100 percent.");
 		return -1;
 	}
-	*out = (long)(v * 100);
+	*out = (long)v;
 	return 0;
 }
 
