@@ -451,6 +451,11 @@ START_TEST(test_orders_decline_then_success)
 
 	shop_make(&w, s);
 	create(s, w.a, w.m, w.mug, "1", "US", order);
+	/* A token the provider does not know: 400, the order untouched. */
+	o = pay(s, w.a, order, "pm_card_nonsense", 400);
+	ck_assert_str_eq(str(o, "error.param"), "payment_method.token");
+	json_object_put(o);
+	order_is(s, w.a, order, "pending", "unpaid");
 	o = pay(s, w.a, order, "pm_card_chargeDeclined", 402);
 	ck_assert_str_eq(str(o, "status"), "error");
 	ck_assert_str_eq(str(o, "error.type"), "payment_error");
@@ -598,6 +603,81 @@ START_TEST(test_orders_provider_down_then_retry_charges_once)
 	o = order_get(s, w.a, order);
 	ck_assert_str_eq(str(o, "order.status"), "paid");
 	ck_assert_int_eq(events_of(o, "order.paid"), 1);
+	json_object_put(o);
+}
+END_TEST
+
+static struct json_object *fake_event(const char *type,
+    const char *object, const char *flags);
+
+/*
+ * Sends the last charge request made for order to the fake again, as
+ * our server sent it (same body, same Idempotency-Key): Stripe did the
+ * work but our server never saw the answer.
+ */
+static void
+charge_behind_our_back(const char *order)
+{
+	struct json_object *o = pv_fake_call(stripe, "GET", "/__fake/requests",
+	    NULL), *arr, *rq, *last = NULL;
+	char needle[64], kh[256], *url;
+	const char *h[4], *body;
+	struct pv_httpc_resp r;
+	size_t i;
+
+	ck_assert_ptr_nonnull(o);
+	snprintf(needle, sizeof(needle), "metadata[order_id]=%s", order);
+	arr = pv_httpc_json_get(o, "requests");
+	for (i = 0; i < json_object_array_length(arr); i++) {
+		rq = json_object_array_get_idx(arr, i);
+		body = pv_httpc_json_str(rq, "body");
+		if (body != NULL && strstr(body, needle) != NULL)
+			last = rq;
+	}
+	ck_assert_ptr_nonnull(last);
+	snprintf(kh, sizeof(kh), "Idempotency-Key: %s",
+	    str(last, "headers.idempotency-key"));
+	h[0] = "Authorization: Bearer " SK;
+	h[1] = kh;
+	h[2] = "Content-Type: application/x-www-form-urlencoded";
+	h[3] = NULL;
+	url = pv_httpc_url(pv_fake_url(stripe), "/v1/payment_intents");
+	body = str(last, "body");
+	ck_assert_int_eq(pv_httpc_request(&r, "POST", url, h, body,
+	                     strlen(body)),
+	    0);
+	ck_assert_msg(r.status == 200, "%ld: %s", r.status, r.body);
+	free(url);
+	pv_httpc_resp_free(&r);
+	json_object_put(o);
+}
+
+START_TEST(test_orders_webhook_before_the_answer)
+{
+	const struct pv_httpc_server *s = &servers[1];
+	struct shop w;
+	struct json_object *o;
+	char order[32], pi[64], obj[96];
+
+	shop_make(&w, s);
+	create(s, w.a, w.m, w.mug, "1", "US", order);
+	ck_assert_int_eq(pv_fake_do(stripe, "POST", "/__fake/faults",
+	                     "{\"next\": [500, 500, 500]}"),
+	    0);
+	pay_5xx(s, w.a, order, "pm_card_visa");
+	/* The charge happened; only its webhook tells us. */
+	charge_behind_our_back(order);
+	wait_for(s, w.a, order, "paid");
+	/* The answer the agent retries for comes after: nothing more. */
+	o = pay(s, w.a, order, "pm_card_visa", 409);
+	json_object_put(o);
+	ck_assert_int_eq(intents_for(order, pi, sizeof(pi)), 1);
+	snprintf(obj, sizeof(obj), "\"%s\"", pi);
+	json_object_put(fake_event("payment_intent.succeeded", obj, NULL));
+	o = order_get(s, w.a, order);
+	ck_assert_str_eq(str(o, "order.status"), "paid");
+	ck_assert_int_eq(events_of(o, "order.paid"), 1);
+	ck_assert_int_eq(events_of(o, "payment.succeeded"), 1);
 	json_object_put(o);
 }
 END_TEST
@@ -853,6 +933,7 @@ START_TEST(test_orders_bad_input)
 	static const char *const qty[] = { "0", "-1", "1000000000000", "2.5",
 		"\"2\"", "null", "true" };
 	struct shop w, other;
+	struct json_object *o;
 	char body[2048];
 	size_t i;
 
@@ -874,6 +955,19 @@ START_TEST(test_orders_bad_input)
 	ck_assert_ptr_nonnull(strrchr(body, '}'));
 	snprintf(strrchr(body, '}'), 64, ", \"coupon\": \"X\"}");
 	refused(s, w.a, body, 400, "coupon", NULL);
+	/* A number is a price claim too, read from its text. */
+	o = call(s, w.a, NULL, "POST", "/agent/v1/orders/create",
+	    order_body(w.m, w.mug, "1", "US", ", \"unit_price\": 19.99"), 200);
+	json_object_put(o);
+	/* One Idempotency-Key, another body: 422. */
+	o = call(s, w.a, "Idempotency-Key: bad-input-1", "POST",
+	    "/agent/v1/orders/create", order_body(w.m, w.mug, "1", "US", NULL),
+	    200);
+	json_object_put(o);
+	o = call(s, w.a, "Idempotency-Key: bad-input-1", "POST",
+	    "/agent/v1/orders/create", order_body(w.m, w.mug, "2", "US", NULL),
+	    422);
+	json_object_put(o);
 	/* Another merchant's product, named at this merchant. */
 	shop_make(&other, s);
 	refused(s, w.a, order_body(w.m, other.mug, "1", "US", NULL), 400,
@@ -1023,6 +1117,30 @@ START_TEST(test_orders_adyen)
 }
 END_TEST
 
+START_TEST(test_orders_sandbox)
+{
+	const struct pv_httpc_server *s = &servers[0];
+	struct json_object *o;
+	char m[32], mug[48], key[128], out[4096], order[32];
+
+	merchant("USD", "usd.jsonl", m, sizeof(m));
+	ck_assert_msg(pv_proc_ctl(out, sizeof(out), "merchant",
+	                  "connect-sandbox", m, "--json", NULL) == 0,
+	    "connect-sandbox: %s", out);
+	agent(m, key, sizeof(key));
+	find(s, key, m, "mug", mug, sizeof(mug));
+	create(s, key, m, mug, "1", "US", order);
+	o = pay(s, key, order, "pm_card_chargeDeclined", 402);
+	ck_assert_str_eq(str(o, "decline_code"), "generic_decline");
+	json_object_put(o);
+	o = pay(s, key, order, "pm_card_visa", 200);
+	ck_assert_str_eq(str(o, "payment_status"), "succeeded");
+	ck_assert_str_eq(str(o, "psp_used"), "sandbox");
+	json_object_put(o);
+	order_is(s, key, order, "paid", "succeeded");
+}
+END_TEST
+
 Suite *
 orders_suite(void)
 {
@@ -1038,6 +1156,7 @@ orders_suite(void)
 	tcase_add_test(tc, test_orders_500_then_success_charges_once);
 	tcase_add_test(tc, test_orders_provider_down_then_retry_charges_once);
 	tcase_add_test(tc, test_orders_hangup_after_charge_and_late_webhooks);
+	tcase_add_test(tc, test_orders_webhook_before_the_answer);
 	tcase_add_test(tc, test_orders_webhook_held_then_released);
 	tcase_add_test(tc, test_orders_forged_webhooks_change_nothing);
 	tcase_add_test(tc, test_orders_money_usd_and_jpy);
@@ -1045,6 +1164,7 @@ orders_suite(void)
 	tcase_add_test(tc, test_orders_tenancy);
 	tcase_add_test(tc, test_orders_stock_cancel_and_replay);
 	tcase_add_test(tc, test_orders_adyen);
+	tcase_add_test(tc, test_orders_sandbox);
 	suite_add_tcase(s, tc);
 	return s;
 }
