@@ -258,7 +258,7 @@ pv_ctl_psp_set_tax(struct pv_ctx *ctx, int argc, char **argv,
 		{ "--region", 0, &region }, { "--rate", 0, &rate },
 		{ "--shipping-taxable", 1, &ship }, { "--delete", 1, &del },
 		{ NULL, 0, NULL } };
-	char ppm_s[16];
+	char ppm_s[24];
 	long ppm = 0;
 
 	if (pv_ctl_parse(argc, argv, opts, &merchant, 1, 1, err) == -1)

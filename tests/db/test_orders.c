@@ -156,10 +156,11 @@ shop_make(struct shop *s, const char *price, const char *stock)
 	p[4] = stock;
 	copy(s->variant, sizeof(s->variant),
 	    value(run(&ctx,
-	        PV_SQL("INSERT INTO variants (public_id, product_id, merchant_id,"
-	               " title, sku, price_minor, inventory_quantity)"
-	               " VALUES ($3, $2::bigint, $1::bigint, 'Default', 'T-1',"
-	               " $4::bigint, $5::int) RETURNING id"),
+	        PV_SQL(
+	            "INSERT INTO variants (public_id, product_id, merchant_id,"
+	            " title, sku, price_minor, inventory_quantity)"
+	            " VALUES ($3, $2::bigint, $1::bigint, 'Default', 'T-1',"
+	            " $4::bigint, $5::int) RETURNING id"),
 	        5, p)));
 }
 
@@ -303,8 +304,7 @@ settle(const char *payment, enum pv_psp_status st, const char *ref,
 	r.status = st;
 	r.reference = ref;
 	r.decline_code = decline;
-	ck_assert_msg(pv_payment_settle(&ctx, payment, &r, &outcome, &err) ==
-	        0,
+	ck_assert_msg(pv_payment_settle(&ctx, payment, &r, &outcome, &err) == 0,
 	    "settle: %s", err.msg);
 	return outcome;
 }
@@ -351,8 +351,9 @@ START_TEST(test_orders_trigger_refuses_illegal_transitions)
 	    b);
 	ck_assert_str_eq(order_state(b), "cancelled/unpaid");
 	/* Nothing refused left an event behind. */
-	ck_assert_str_eq(events(a), "order.created order.paid "
-	                            "payment.succeeded");
+	ck_assert_str_eq(events(a),
+	    "order.created order.paid "
+	    "payment.succeeded");
 	ck_assert_str_eq(events(b), "order.created order.cancelled");
 }
 END_TEST
@@ -385,9 +386,10 @@ START_TEST(test_orders_every_change_appends_an_event)
 	/* seq is 1, 2, 3 ... and event_seq is the last. */
 	p[0] = o;
 	res = run(&ctx,
-	    PV_SQL("SELECT e.seq, o.event_seq FROM order_events e"
-	           " JOIN orders o ON o.id = e.order_id"
-	           " WHERE e.order_id = $1::bigint ORDER BY e.created_at, e.seq"),
+	    PV_SQL(
+	        "SELECT e.seq, o.event_seq FROM order_events e"
+	        " JOIN orders o ON o.id = e.order_id"
+	        " WHERE e.order_id = $1::bigint ORDER BY e.created_at, e.seq"),
 	    1, p);
 	ck_assert_int_eq(PQntuples(res), 6);
 	for (r = 0; r < PQntuples(res); r++)
@@ -435,11 +437,12 @@ START_TEST(test_orders_last_unit_goes_to_one_of_two_sessions)
 		struct pv_ctx probe;
 
 		open_ctx(&probe);
-		waiting = atoi(value(run(&probe,
-		    PV_SQL("SELECT count(*) FROM pg_stat_activity WHERE"
-		           " application_name = 'db_tests' AND"
-		           " wait_event_type = 'Lock'"),
-		    0, NULL))) > 0;
+		waiting =
+		    atoi(value(run(&probe,
+		        PV_SQL("SELECT count(*) FROM pg_stat_activity WHERE"
+		               " application_name = 'db_tests' AND"
+		               " wait_event_type = 'Lock'"),
+		        0, NULL))) > 0;
 		close_ctx(&probe);
 		if (!waiting)
 			usleep(10000);
@@ -454,8 +457,9 @@ START_TEST(test_orders_last_unit_goes_to_one_of_two_sessions)
 	ck_assert_str_eq(order_insert(&ctx, &s, 1, "900", NULL),
 	    "out_of_stock");
 	/* A stale price is refused under the lock too. */
-	run(&ctx, PV_SQL("UPDATE variants SET inventory_quantity = 5"
-	                 " WHERE id = $1::bigint"),
+	run(&ctx,
+	    PV_SQL("UPDATE variants SET inventory_quantity = 5"
+	           " WHERE id = $1::bigint"),
 	    1, (const char *[]){ s.variant });
 	ck_assert_str_eq(order_insert(&ctx, &s, 1, "800", NULL),
 	    "price_changed");
@@ -485,8 +489,9 @@ START_TEST(test_orders_settle_twice_and_out_of_order)
 	ck_assert_str_eq(settle(pay, PV_PSP_REQUIRES_ACTION, "pi_db_s1", NULL),
 	    "unchanged");
 	ck_assert_str_eq(order_state(o), "paid/succeeded");
-	ck_assert_str_eq(events(o), "order.created order.paid "
-	                            "payment.succeeded");
+	ck_assert_str_eq(events(o),
+	    "order.created order.paid "
+	    "payment.succeeded");
 	ck_assert_int_eq(inventory(&s), 3);
 	ck_assert_int_eq(reserved(&s), 0);
 	ck_assert_str_eq(begin(o, "pm_card_visa", pay2), "paid");
@@ -561,12 +566,14 @@ START_TEST(test_orders_expiry_cancels_and_releases)
 	ck_assert_str_eq(order_insert(&ctx, &s, 1, "300", NULL),
 	    "out_of_stock");
 	p[0] = stale;
-	run(&ctx, PV_SQL("UPDATE orders SET expires_at = now() - interval"
-	                 " '1 minute' WHERE id = $1::bigint"),
+	run(&ctx,
+	    PV_SQL("UPDATE orders SET expires_at = now() - interval"
+	           " '1 minute' WHERE id = $1::bigint"),
 	    1, p);
 	p[0] = paid;
-	run(&ctx, PV_SQL("UPDATE orders SET expires_at = now() - interval"
-	                 " '1 minute' WHERE id = $1::bigint"),
+	run(&ctx,
+	    PV_SQL("UPDATE orders SET expires_at = now() - interval"
+	           " '1 minute' WHERE id = $1::bigint"),
 	    1, p);
 	ck_assert_msg(pv_order_expire(&ctx, &n, &err) == 0, "%s", err.msg);
 	ck_assert_int_ge(n, 1);

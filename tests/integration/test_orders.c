@@ -199,8 +199,8 @@ find(const struct pv_httpc_server *s, const char *header, const char *m,
 
 /* The body of an order for qty (JSON text) of product at m to cc. */
 static const char *
-order_body(const char *m, const char *product, const char *qty,
-    const char *cc, const char *extra)
+order_body(const char *m, const char *product, const char *qty, const char *cc,
+    const char *extra)
 {
 	static char b[2048];
 
@@ -219,9 +219,9 @@ static void
 create(const struct pv_httpc_server *s, const char *header, const char *m,
     const char *product, const char *qty, const char *cc, char *id)
 {
-	struct json_object *o = call(s, header, NULL, "POST",
-	    "/agent/v1/orders/create", order_body(m, product, qty, cc, NULL),
-	    200);
+	struct json_object *o =
+	    call(s, header, NULL, "POST", "/agent/v1/orders/create",
+	        order_body(m, product, qty, cc, NULL), 200);
 
 	ck_assert_str_eq(str(o, "order_status"), "pending");
 	snprintf(id, 32, "%s", str(o, "order_id"));
@@ -271,8 +271,8 @@ events_of(struct json_object *o, const char *type)
 
 /* Asserts the order's status and payment status. */
 static void
-order_is(const struct pv_httpc_server *s, const char *header,
-    const char *order, const char *status, const char *payment)
+order_is(const struct pv_httpc_server *s, const char *header, const char *order,
+    const char *status, const char *payment)
 {
 	struct json_object *o = order_get(s, header, order);
 
@@ -286,7 +286,8 @@ static int
 intents_for(const char *order, char *last, size_t size)
 {
 	struct json_object *o = pv_fake_call(stripe, "GET", "/__fake/intents",
-	    NULL), *arr, *pi;
+	                       NULL),
+	                   *arr, *pi;
 	const char *m;
 	size_t i;
 	int n = 0;
@@ -314,7 +315,8 @@ static int
 charges_for(const char *order, char *key, size_t size, int *same_key)
 {
 	struct json_object *o = pv_fake_call(stripe, "GET", "/__fake/requests",
-	    NULL), *arr, *rq;
+	                       NULL),
+	                   *arr, *rq;
 	char needle[64];
 	const char *k, *body;
 	size_t i;
@@ -361,8 +363,8 @@ shop_make(struct shop *w, const struct pv_httpc_server *s)
 	                     "set-shipping", w->m, "--country", "US", "--rate",
 	                     "5.00", "--free-over", "100.00", "--json", NULL),
 	    0);
-	ck_assert_msg(pv_proc_ctl(out, sizeof(out), "merchant", "set-tax",
-	                  w->m, "--country", "US", "--rate", "8.875", "--json",
+	ck_assert_msg(pv_proc_ctl(out, sizeof(out), "merchant", "set-tax", w->m,
+	                  "--country", "US", "--rate", "8.875", "--json",
 	                  NULL) == 0,
 	    "set-tax: %s", out);
 	agent(w->m, w->a, sizeof(w->a));
@@ -476,8 +478,8 @@ END_TEST
 
 /* Polls the order until it is status (at most about 5 s). */
 static void
-wait_for(const struct pv_httpc_server *s, const char *header,
-    const char *order, const char *status)
+wait_for(const struct pv_httpc_server *s, const char *header, const char *order,
+    const char *status)
 {
 	struct json_object *o;
 	int i, done = 0;
@@ -552,8 +554,8 @@ END_TEST
 
 /* POST /agent/v1/payments that must fail with a 5xx; its status. */
 static long
-pay_5xx(const struct pv_httpc_server *s, const char *header,
-    const char *order, const char *token)
+pay_5xx(const struct pv_httpc_server *s, const char *header, const char *order,
+    const char *token)
 {
 	char body[512], *url = pv_httpc_url(s->base, "/agent/v1/payments");
 	const char *h[] = { header, "Content-Type: application/json", NULL };
@@ -607,8 +609,8 @@ START_TEST(test_orders_provider_down_then_retry_charges_once)
 }
 END_TEST
 
-static struct json_object *fake_event(const char *type,
-    const char *object, const char *flags);
+static struct json_object *fake_event(const char *type, const char *object,
+    const char *flags);
 
 /*
  * Sends the last charge request made for order to the fake again, as
@@ -619,7 +621,8 @@ static void
 charge_behind_our_back(const char *order)
 {
 	struct json_object *o = pv_fake_call(stripe, "GET", "/__fake/requests",
-	    NULL), *arr, *rq, *last = NULL;
+	                       NULL),
+	                   *arr, *rq, *last = NULL;
 	char needle[64], kh[256], *url;
 	const char *h[4], *body;
 	struct pv_httpc_resp r;
@@ -700,8 +703,8 @@ fake_event(const char *type, const char *object, const char *flags)
 static long
 delivered(struct json_object *o, size_t i)
 {
-	struct json_object *d = json_object_array_get_idx(
-	    pv_httpc_json_get(o, "deliveries"), i);
+	struct json_object *d =
+	    json_object_array_get_idx(pv_httpc_json_get(o, "deliveries"), i);
 
 	ck_assert_ptr_nonnull(d);
 	return (long)num(d, "status");
@@ -790,8 +793,7 @@ post_hook(const struct pv_httpc_server *s, const char *m, const char *raw,
 	snprintf(sh, sizeof(sh), "Stripe-Signature: %s", sig);
 	snprintf(path, sizeof(path), "/webhooks/stripe/%s", m);
 	url = pv_httpc_url(s->base, path);
-	ck_assert_int_eq(pv_httpc_request(&r, "POST", url, h, raw,
-	                     strlen(raw)),
+	ck_assert_int_eq(pv_httpc_request(&r, "POST", url, h, raw, strlen(raw)),
 	    0);
 	free(url);
 	st = r.status;
@@ -843,8 +845,7 @@ START_TEST(test_orders_forged_webhooks_change_nothing)
 	p = strstr(raw, "\"succeeded\"");
 	ck_assert_ptr_nonnull(p);
 	p[1] = 'S';
-	ck_assert_int_eq(post_hook(s, w.m, raw, str(ev, "signature")) / 100,
-	    4);
+	ck_assert_int_eq(post_hook(s, w.m, raw, str(ev, "signature")) / 100, 4);
 	order_is(s, w.a, order, "pending", "requires_action");
 	/* Unchanged, the same bytes pass. */
 	p[1] = 's';
@@ -941,17 +942,17 @@ START_TEST(test_orders_bad_input)
 	for (i = 0; i < sizeof(qty) / sizeof(qty[0]); i++)
 		refused(s, w.a, order_body(w.m, w.mug, qty[i], "US", NULL), 400,
 		    "items[0].quantity", NULL);
-	refused(s, w.a, order_body(w.m, w.mug, "1", "US",
-	                    ", \"unit_price\": \"19.98\""),
+	refused(s, w.a,
+	    order_body(w.m, w.mug, "1", "US", ", \"unit_price\": \"19.98\""),
 	    409, "items[0].unit_price", "price_changed");
-	refused(s, w.a, order_body(w.m, w.mug, "2", "US",
-	                    ", \"subtotal\": \"19.99\""),
-	    409, "items[0].subtotal", "price_changed");
-	refused(s, w.a, order_body(w.m, w.mug, "1", "US",
-	                    ", \"colour\": \"red\""),
-	    400, "items[0].colour", NULL);
-	snprintf(body, sizeof(body), "%s", order_body(w.m, w.mug, "1", "US",
-	    NULL));
+	refused(s, w.a,
+	    order_body(w.m, w.mug, "2", "US", ", \"subtotal\": \"19.99\""), 409,
+	    "items[0].subtotal", "price_changed");
+	refused(s, w.a,
+	    order_body(w.m, w.mug, "1", "US", ", \"colour\": \"red\""), 400,
+	    "items[0].colour", NULL);
+	snprintf(body, sizeof(body), "%s",
+	    order_body(w.m, w.mug, "1", "US", NULL));
 	ck_assert_ptr_nonnull(strrchr(body, '}'));
 	snprintf(strrchr(body, '}'), 64, ", \"coupon\": \"X\"}");
 	refused(s, w.a, body, 400, "coupon", NULL);
@@ -1052,8 +1053,7 @@ END_TEST
 START_TEST(test_orders_adyen)
 {
 	const struct pv_httpc_server *s = &servers[1];
-	struct pv_fake *ady = pv_fake_start("tests/fakes/fake_adyen.py",
-	    NULL);
+	struct pv_fake *ady = pv_fake_start("tests/fakes/fake_adyen.py", NULL);
 	struct json_object *o, *cfgj, *hook;
 	char m[32], mug[48], key[128], out[4096], order[32], body[2048];
 	char hmac[160], psp[64], base[128];
@@ -1065,11 +1065,11 @@ START_TEST(test_orders_adyen)
 	merchant("USD", "usd.jsonl", m, sizeof(m));
 	/* Adyen's base URL includes the API version (docs/adyen.md). */
 	snprintf(base, sizeof(base), "%s/v71", pv_fake_url(ady));
-	ck_assert_msg(pv_proc_ctl(out, sizeof(out), "merchant",
-	                  "connect-adyen", m, "--api-key", str(cfgj, "api_key"),
+	ck_assert_msg(pv_proc_ctl(out, sizeof(out), "merchant", "connect-adyen",
+	                  m, "--api-key", str(cfgj, "api_key"),
 	                  "--merchant-account", str(cfgj, "merchant_account"),
-	                  "--hmac-key", hmac, "--api-base", base,
-	                  "--json", NULL) == 0,
+	                  "--hmac-key", hmac, "--api-base", base, "--json",
+	                  NULL) == 0,
 	    "connect-adyen: %s", out);
 	json_object_put(cfgj);
 	snprintf(body, sizeof(body),
@@ -1093,8 +1093,8 @@ START_TEST(test_orders_adyen)
 	    psp, order);
 	hook = pv_fake_call(ady, "POST", "/__fake/webhook", body);
 	ck_assert_ptr_nonnull(hook);
-	ck_assert_msg(strstr(json_object_to_json_string(hook),
-	                  "[accepted]") != NULL,
+	ck_assert_msg(strstr(json_object_to_json_string(hook), "[accepted]") !=
+	        NULL,
 	    "not accepted: %s", json_object_to_json_string(hook));
 	json_object_put(hook);
 	/* Badly signed: refused. */
@@ -1105,8 +1105,8 @@ START_TEST(test_orders_adyen)
 	    psp, order);
 	hook = pv_fake_call(ady, "POST", "/__fake/webhook", body);
 	ck_assert_ptr_nonnull(hook);
-	ck_assert_msg(strstr(json_object_to_json_string(hook),
-	                  "[accepted]") == NULL,
+	ck_assert_msg(strstr(json_object_to_json_string(hook), "[accepted]") ==
+	        NULL,
 	    "accepted: %s", json_object_to_json_string(hook));
 	json_object_put(hook);
 	o = order_get(s, key, order);
