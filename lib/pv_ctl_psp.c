@@ -231,8 +231,8 @@ percent_ppm(const char *s, long *out, struct pv_err *err)
 {
 	int64_t v;
 
-	/* A percentage with 4 decimals, read as an integer of 10^-4
-	 * percent, is parts per million: reuse the strict decimal parser
+	/* A percentage in units of 10^-4 percent is parts per million
+	 * (8.875 % = 88750 of either): reuse the strict decimal parser
 	 * with a 4-decimal currency (CLF). */
 	if (pv_money_parse(s, strlen(s), "CLF", 0, &v, "--rate", err))
 		return -1;
