@@ -1029,7 +1029,7 @@ pv_order_expire(struct pv_ctx *ctx, long *n, struct pv_err *err)
 
 	if (pv_db_exec(ctx,
 	        PV_SQL("SELECT count(*) FILTER (WHERE pv_order_cancel(id,"
-	               " 'expired unpaid') = 'cancelled') FROM (SELECT id"
+	               " 'expired unpaid', true) = 'cancelled') FROM (SELECT id"
 	               " FROM orders WHERE status IN ('pending',"
 	               " 'payment_failed') AND expires_at < now()"
 	               " ORDER BY expires_at LIMIT 500) e"),

@@ -35,7 +35,11 @@ struct json_object *pv_order_json(struct pv_ctx *ctx, const char *order_id,
 int pv_order_lookup(struct pv_ctx *ctx, const char *public_id,
     const char **order_id, struct pv_err *err);
 
-/* Cancels unpaid orders whose reservation ran out; *n of them. */
+/*
+ * Cancels unpaid orders whose reservation ran out, *n of them, even
+ * with a payment attempt still open (an abandoned authentication): a
+ * late success is then flagged for a refund, never applied.
+ */
 int pv_order_expire(struct pv_ctx *ctx, long *n, struct pv_err *err);
 
 #endif /* PV_ORDER_H */

@@ -531,7 +531,12 @@ END $$;
 -- its event.  Returns 'cancelled', 'already' (cancelled before),
 -- 'payment_open' (an attempt is waiting on the customer or provider:
 -- it could still succeed) or the status that forbids it ('paid', ...).
-CREATE FUNCTION pv_order_cancel(p_order bigint, p_reason text) RETURNS text
+-- p_force (the expiry sweep) cancels despite an open attempt, which
+-- stays open: if it succeeds after all, pv_payment_settle() records the
+-- money and flags the order for a refund instead of applying it, so an
+-- abandoned authentication cannot hold stock forever.
+CREATE FUNCTION pv_order_cancel(p_order bigint, p_reason text,
+    p_force boolean DEFAULT false) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
     st text;
@@ -541,7 +546,8 @@ BEGIN
         RETURN 'already';
     ELSIF st NOT IN ('pending', 'payment_failed') THEN
         RETURN st;
-    ELSIF EXISTS (SELECT 1 FROM payments WHERE order_id = p_order
+    ELSIF NOT p_force AND EXISTS (SELECT 1 FROM payments
+                  WHERE order_id = p_order
                   AND status IN ('created', 'requires_action', 'processing')) THEN
         RETURN 'payment_open';
     END IF;

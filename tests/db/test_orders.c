@@ -597,6 +597,50 @@ START_TEST(test_orders_expiry_cancels_and_releases)
 }
 END_TEST
 
+/*
+ * An authentication abandoned by the customer must not hold stock
+ * forever: expiry cancels the order although the attempt is open, and
+ * if the money arrives after all it is recorded and flagged for a
+ * refund, never applied to the cancelled order.
+ */
+START_TEST(test_orders_expiry_overrides_abandoned_payment)
+{
+	struct shop s;
+	struct pv_err err = { 0 };
+	char o[24], pay[24];
+	const char *p[1];
+	long n = -1;
+
+	shop_make(&s, "450", "1");
+	ck_assert_str_eq(order_insert(&ctx, &s, 1, "450", o), "ok");
+	ck_assert_str_eq(begin(o, "pm_card_authenticationRequired", pay),
+	    "new");
+	ck_assert_str_eq(settle(pay, PV_PSP_REQUIRES_ACTION, "pi_db_x1", NULL),
+	    "changed");
+	ck_assert_str_eq(order_insert(&ctx, &s, 1, "450", NULL),
+	    "out_of_stock");
+	p[0] = o;
+	run(&ctx,
+	    PV_SQL("UPDATE orders SET expires_at = now() - interval"
+	           " '1 minute' WHERE id = $1::bigint"),
+	    1, p);
+	ck_assert_msg(pv_order_expire(&ctx, &n, &err) == 0, "%s", err.msg);
+	ck_assert_str_eq(order_state(o), "cancelled/requires_action");
+	ck_assert_int_eq(reserved(&s), 0);
+	/* The late success: money recorded, order untouched, flagged. */
+	ck_assert_str_eq(settle(pay, PV_PSP_SUCCEEDED, "pi_db_x1", NULL),
+	    "flagged");
+	ck_assert_str_eq(order_state(o), "cancelled/requires_action");
+	ck_assert_str_eq(value(run(&ctx,
+	                     PV_SQL("SELECT count(*) FROM order_events WHERE"
+	                            " order_id = $1::bigint AND flagged AND"
+	                            " type = 'payment.succeeded'"),
+	                     1, p)),
+	    "1");
+	ck_assert_int_eq(reserved(&s), 0);
+}
+END_TEST
+
 Suite *
 orders_suite(void)
 {
@@ -611,6 +655,7 @@ orders_suite(void)
 	tcase_add_test(tc, test_orders_settle_twice_and_out_of_order);
 	tcase_add_test(tc, test_orders_cancel_waits_for_open_payment);
 	tcase_add_test(tc, test_orders_expiry_cancels_and_releases);
+	tcase_add_test(tc, test_orders_expiry_overrides_abandoned_payment);
 	suite_add_tcase(s, tc);
 	return s;
 }
