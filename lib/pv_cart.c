@@ -26,7 +26,8 @@
 #define QUOTE_SQL \
 	"WITH m AS (SELECT m.id, m.public_id, m.business_name," \
 	"  coalesce(psp.provider, '') AS psp" \
-	"  FROM merchants m LEFT JOIN merchant_psp psp ON psp.merchant_id = m.id" \
+	"  FROM merchants m LEFT JOIN merchant_psp psp ON psp.merchant_id = " \
+	"m.id" \
 	"  WHERE m.public_id = $3 AND m.status = 'active'" \
 	"  AND (NOT $2::boolean OR m.id IN (SELECT am.merchant_id" \
 	"   FROM agent_merchants am WHERE am.agent_id = $1::bigint)))," \
@@ -41,7 +42,8 @@
 	" SELECT m.id, m.business_name, m.psp," \
 	"  (SELECT count(*) FROM merchant_shipping_rates r" \
 	"   WHERE r.merchant_id = m.id)," \
-	"  s.rate_minor, s.free_over_minor, s.min_days, s.max_days, s.currency," \
+	"  s.rate_minor, s.free_over_minor, s.min_days, s.max_days, " \
+	"s.currency," \
 	"  t.rate_ppm, t.shipping_taxable," \
 	"  i.n, p.id, p.public_id, p.title, p.currency, p.status," \
 	"  v.id, v.public_id, v.title, v.sku, v.price_minor," \
@@ -50,25 +52,46 @@
 	" FROM m LEFT JOIN s ON true LEFT JOIN t ON true CROSS JOIN i" \
 	" LEFT JOIN products p ON p.public_id = i.product" \
 	"  AND p.merchant_id = m.id" \
-	" LEFT JOIN LATERAL (SELECT * FROM variants v WHERE v.product_id = p.id" \
+	" LEFT JOIN LATERAL (SELECT * FROM variants v WHERE v.product_id = " \
+	"p.id" \
 	"  AND (i.variant IS NULL OR v.public_id = i.variant" \
 	"   OR v.external_id = i.variant)" \
 	"  ORDER BY v.position, v.id LIMIT 1) v ON true" \
 	" ORDER BY i.n"
 
 enum {
-	Q_MERCHANT, Q_MERCHANT_NAME, Q_PSP, Q_NRULES,
-	Q_RATE, Q_FREE_OVER, Q_MIN_DAYS, Q_MAX_DAYS, Q_RATE_CURRENCY,
-	Q_TAX_PPM, Q_SHIP_TAXABLE,
-	Q_N, Q_PRODUCT, Q_PRODUCT_PUBLIC, Q_TITLE, Q_CURRENCY, Q_STATUS,
-	Q_VARIANT, Q_VARIANT_PUBLIC, Q_VARIANT_TITLE, Q_SKU, Q_PRICE,
-	Q_TRACKED, Q_AVAILABLE, Q_EXTERNAL
+	Q_MERCHANT,
+	Q_MERCHANT_NAME,
+	Q_PSP,
+	Q_NRULES,
+	Q_RATE,
+	Q_FREE_OVER,
+	Q_MIN_DAYS,
+	Q_MAX_DAYS,
+	Q_RATE_CURRENCY,
+	Q_TAX_PPM,
+	Q_SHIP_TAXABLE,
+	Q_N,
+	Q_PRODUCT,
+	Q_PRODUCT_PUBLIC,
+	Q_TITLE,
+	Q_CURRENCY,
+	Q_STATUS,
+	Q_VARIANT,
+	Q_VARIANT_PUBLIC,
+	Q_VARIANT_TITLE,
+	Q_SKU,
+	Q_PRICE,
+	Q_TRACKED,
+	Q_AVAILABLE,
+	Q_EXTERNAL
 };
 
 static int64_t
 num(const PGresult *res, int r, int c)
 {
-	return PQgetisnull(res, r, c) ? 0 :
+	return PQgetisnull(res, r, c) ?
+	    0 :
 	    strtoll(PQgetvalue(res, r, c), NULL, 10);
 }
 
@@ -112,8 +135,8 @@ pv_cart_parse_items(struct pv_ctx *ctx, struct json_object *body, int create,
 	if (pv_json_arr(body, "items", 1, PV_CART_LINES_MAX, &items, err))
 		return -1;
 	cart->n = json_object_array_length(items);
-	cart->lines = pv_arena_calloc(ctx->arena, cart->n,
-	    sizeof(*cart->lines), err);
+	cart->lines =
+	    pv_arena_calloc(ctx->arena, cart->n, sizeof(*cart->lines), err);
 	if (cart->lines == NULL)
 		return -1;
 	for (i = 0; i < cart->n; i++) {
@@ -165,9 +188,10 @@ read_line(const PGresult *res, int r, struct pv_cart_line *l)
 	l->tracked = PQgetvalue(res, r, Q_TRACKED)[0] == 't';
 	l->available = num(res, r, Q_AVAILABLE);
 	if (l->tracked && l->available < l->quantity)
-		problem(l, PV_CART_OUT_OF_STOCK, l->available > 0 ?
-		    "Not enough stock for the quantity asked." :
-		    "This item is out of stock.");
+		problem(l, PV_CART_OUT_OF_STOCK,
+		    l->available > 0 ?
+		        "Not enough stock for the quantity asked." :
+		        "This item is out of stock.");
 }
 
 static void
@@ -191,8 +215,8 @@ read_rules(const PGresult *res, struct pv_cart_rules *ru)
 	}
 	if (!PQgetisnull(res, 0, Q_TAX_PPM)) {
 		ru->tax_ppm = num(res, 0, Q_TAX_PPM);
-		ru->shipping_taxable = PQgetvalue(res, 0, Q_SHIP_TAXABLE)[0] ==
-		    't';
+		ru->shipping_taxable =
+		    PQgetvalue(res, 0, Q_SHIP_TAXABLE)[0] == 't';
 	}
 }
 
@@ -292,7 +316,8 @@ pv_cart_price(struct pv_cart *cart, struct pv_err *err)
 	    strcmp(ru->rate_currency, cart->currency) != 0) {
 		PV_ERR(err, PV_E_UNPROCESSABLE, "merchant_id",
 		    "The merchant's shipping rate is in %s but its catalog in "
-		    "%s.", ru->rate_currency, cart->currency);
+		    "%s.",
+		    ru->rate_currency, cart->currency);
 		return -1;
 	}
 	cart->shipping_minor = ru->rate_minor;

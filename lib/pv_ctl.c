@@ -771,25 +771,27 @@ demo_payments(struct pv_ctx *ctx, const char *merchant, const char *id,
 	PGresult *res;
 
 	if (pv_db_exec(ctx,
-	        PV_SQL("SELECT 1 FROM merchant_psp WHERE merchant_id = $1::bigint"),
+	        PV_SQL("SELECT 1 FROM merchant_psp WHERE merchant_id = "
+	               "$1::bigint"),
 	        1, p, &res, err) == -1)
 		return -1;
 	if (PQntuples(res) == 0 &&
 	    pv_payment_connect(ctx, merchant, &acct, &secret, err) == -1)
 		return -1;
 	return pv_db_exec(ctx,
-	    PV_SQL("WITH s AS (INSERT INTO merchant_shipping_rates (merchant_id,"
-	           " country, currency, rate_minor, free_over_minor, min_days,"
-	           " max_days) VALUES ($1::bigint, 'US', 'USD', 500, 7500, 3, 5),"
-	           " ($1::bigint, 'CA', 'USD', 1200, NULL, 5, 10),"
-	           " ($1::bigint, '*', 'USD', 2500, NULL, 7, 21)"
-	           " ON CONFLICT DO NOTHING)"
-	           " INSERT INTO merchant_tax_rates (merchant_id, country, region,"
-	           " rate_ppm, shipping_taxable) VALUES"
-	           " ($1::bigint, 'US', 'CA', 72500, false),"
-	           " ($1::bigint, 'US', 'NY', 88750, true),"
-	           " ($1::bigint, 'CA', '', 50000, true)"
-	           " ON CONFLICT DO NOTHING"),
+	    PV_SQL(
+	        "WITH s AS (INSERT INTO merchant_shipping_rates (merchant_id,"
+	        " country, currency, rate_minor, free_over_minor, min_days,"
+	        " max_days) VALUES ($1::bigint, 'US', 'USD', 500, 7500, 3, 5),"
+	        " ($1::bigint, 'CA', 'USD', 1200, NULL, 5, 10),"
+	        " ($1::bigint, '*', 'USD', 2500, NULL, 7, 21)"
+	        " ON CONFLICT DO NOTHING)"
+	        " INSERT INTO merchant_tax_rates (merchant_id, country, region,"
+	        " rate_ppm, shipping_taxable) VALUES"
+	        " ($1::bigint, 'US', 'CA', 72500, false),"
+	        " ($1::bigint, 'US', 'NY', 88750, true),"
+	        " ($1::bigint, 'CA', '', 50000, true)"
+	        " ON CONFLICT DO NOTHING"),
 	    1, p, NULL, err);
 }
 
@@ -971,7 +973,8 @@ static const struct cmd cmds[] = {
 	{ "merchant set-shipping",
 	    "MERCHANT --country CC|'*' (--rate AMOUNT [--free-over AMOUNT]"
 	    " [--min-days N] [--max-days N] | --delete)",
-	    "set a flat shipping rate for a destination", pv_ctl_psp_set_shipping },
+	    "set a flat shipping rate for a destination",
+	    pv_ctl_psp_set_shipping },
 	{ "merchant set-tax",
 	    "MERCHANT --country CC [--region R] (--rate PERCENT"
 	    " [--shipping-taxable] | --delete)",

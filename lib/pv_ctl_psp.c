@@ -29,13 +29,14 @@ connect_with(struct pv_ctx *ctx, const char *merchant,
 	    json_object_new_string(merchant));
 	json_object_object_add(*out, "provider",
 	    json_object_new_string(acct->provider));
-	json_object_object_add(*out, "api_base", acct->api_base != NULL &&
-	    acct->api_base[0] != '\0' ? json_object_new_string(acct->api_base) :
-	    NULL);
+	json_object_object_add(*out, "api_base",
+	    acct->api_base != NULL && acct->api_base[0] != '\0' ?
+	        json_object_new_string(acct->api_base) :
+	        NULL);
 	/* A secret we made is shown once, to configure the sender with. */
-	json_object_object_add(*out, "webhook_secret", secret_given ?
-	    json_object_new_string("(as given)") :
-	    json_object_new_string(secret));
+	json_object_object_add(*out, "webhook_secret",
+	    secret_given ? json_object_new_string("(as given)") :
+	                   json_object_new_string(secret));
 	return 0;
 }
 
@@ -49,8 +50,8 @@ pv_ctl_psp_connect_stripe(struct pv_ctx *ctx, int argc, char **argv,
 {
 	struct pv_psp_account acct = { .provider = "stripe" };
 	const char *merchant;
-	const struct pv_ctl_opt opts[] = {
-		{ "--secret-key", 0, &acct.secret_key },
+	const struct pv_ctl_opt opts[] = { { "--secret-key", 0,
+		                               &acct.secret_key },
 		{ "--webhook-secret", 0, &acct.webhook_secret },
 		{ "--api-base", 0, &acct.api_base }, { NULL, 0, NULL } };
 
@@ -60,8 +61,8 @@ pv_ctl_psp_connect_stripe(struct pv_ctx *ctx, int argc, char **argv,
 		return pv_ctl_usage_error(err, "required:", "--secret-key");
 	if (strncmp(acct.secret_key, "sk_", 3) != 0 &&
 	    strncmp(acct.secret_key, "rk_", 3) != 0)
-		return pv_ctl_usage_error(err, "not a Stripe secret key:",
-		    "--secret-key");
+		return pv_ctl_usage_error(err,
+		    "not a Stripe secret key:", "--secret-key");
 	return connect_with(ctx, merchant, &acct, acct.webhook_secret != NULL,
 	    out, err);
 }
@@ -76,8 +77,7 @@ pv_ctl_psp_connect_adyen(struct pv_ctx *ctx, int argc, char **argv,
 {
 	struct pv_psp_account acct = { .provider = "adyen" };
 	const char *merchant;
-	const struct pv_ctl_opt opts[] = {
-		{ "--api-key", 0, &acct.secret_key },
+	const struct pv_ctl_opt opts[] = { { "--api-key", 0, &acct.secret_key },
 		{ "--merchant-account", 0, &acct.merchant_account },
 		{ "--hmac-key", 0, &acct.webhook_secret },
 		{ "--api-base", 0, &acct.api_base }, { NULL, 0, NULL } };
@@ -98,8 +98,8 @@ pv_ctl_psp_connect_sandbox(struct pv_ctx *ctx, int argc, char **argv,
 {
 	struct pv_psp_account acct = { .provider = "sandbox" };
 	const char *merchant;
-	const struct pv_ctl_opt opts[] = {
-		{ "--webhook-secret", 0, &acct.webhook_secret },
+	const struct pv_ctl_opt opts[] = { { "--webhook-secret", 0,
+		                               &acct.webhook_secret },
 		{ NULL, 0, NULL } };
 
 	if (pv_ctl_parse(argc, argv, opts, &merchant, 1, 1, err) == -1)
@@ -110,8 +110,8 @@ pv_ctl_psp_connect_sandbox(struct pv_ctx *ctx, int argc, char **argv,
 
 /* A money option in the merchant's currency; NULL leaves *out. */
 static int
-money_opt(const char *s, const char *currency, const char *name,
-    int64_t *out, struct pv_err *err)
+money_opt(const char *s, const char *currency, const char *name, int64_t *out,
+    struct pv_err *err)
 {
 	if (s == NULL)
 		return 0;
@@ -127,7 +127,8 @@ merchant_row(struct pv_ctx *ctx, const char *merchant, const char **id,
 	PGresult *res;
 
 	if (pv_db_exec(ctx,
-	        PV_SQL("SELECT id, currency FROM merchants WHERE public_id = $1"),
+	        PV_SQL(
+	            "SELECT id, currency FROM merchants WHERE public_id = $1"),
 	        1, p, &res, err) == -1)
 		return -1;
 	if (PQntuples(res) != 1) {
@@ -194,16 +195,17 @@ pv_ctl_psp_set_shipping(struct pv_ctx *ctx, int argc, char **argv,
 		p[5] = mins;
 		p[6] = maxs;
 		if (pv_db_exec(ctx,
-		        PV_SQL("INSERT INTO merchant_shipping_rates (merchant_id,"
-		               " country, currency, rate_minor, free_over_minor,"
-		               " min_days, max_days) VALUES ($1::bigint, $2, $3,"
-		               " $4::bigint, $5::bigint, $6::int, $7::int)"
-		               " ON CONFLICT (merchant_id, country) DO UPDATE SET"
-		               " currency = EXCLUDED.currency,"
-		               " rate_minor = EXCLUDED.rate_minor,"
-		               " free_over_minor = EXCLUDED.free_over_minor,"
-		               " min_days = EXCLUDED.min_days,"
-		               " max_days = EXCLUDED.max_days"),
+		        PV_SQL(
+		            "INSERT INTO merchant_shipping_rates (merchant_id,"
+		            " country, currency, rate_minor, free_over_minor,"
+		            " min_days, max_days) VALUES ($1::bigint, $2, $3,"
+		            " $4::bigint, $5::bigint, $6::int, $7::int)"
+		            " ON CONFLICT (merchant_id, country) DO UPDATE SET"
+		            " currency = EXCLUDED.currency,"
+		            " rate_minor = EXCLUDED.rate_minor,"
+		            " free_over_minor = EXCLUDED.free_over_minor,"
+		            " min_days = EXCLUDED.min_days,"
+		            " max_days = EXCLUDED.max_days"),
 		        7, p, NULL, err) == -1)
 			return -1;
 	}
@@ -217,8 +219,8 @@ pv_ctl_psp_set_shipping(struct pv_ctx *ctx, int argc, char **argv,
 	if (del == NULL) {
 		json_object_object_add(*out, "rate_minor",
 		    json_object_new_int64(rate_m));
-		json_object_object_add(*out, "free_over_minor", free_m >= 0 ?
-		    json_object_new_int64(free_m) : NULL);
+		json_object_object_add(*out, "free_over_minor",
+		    free_m >= 0 ? json_object_new_int64(free_m) : NULL);
 		json_object_object_add(*out, "currency",
 		    json_object_new_string(cur));
 	}
@@ -275,8 +277,9 @@ pv_ctl_psp_set_tax(struct pv_ctx *ctx, int argc, char **argv,
 	p[2] = region;
 	if (del != NULL) {
 		if (pv_db_exec(ctx,
-		        PV_SQL("DELETE FROM merchant_tax_rates WHERE merchant_id ="
-		               " $1::bigint AND country = $2 AND region = $3"),
+		        PV_SQL(
+		            "DELETE FROM merchant_tax_rates WHERE merchant_id ="
+		            " $1::bigint AND country = $2 AND region = $3"),
 		        3, p, NULL, err) == -1)
 			return -1;
 	} else {
@@ -288,12 +291,13 @@ pv_ctl_psp_set_tax(struct pv_ctx *ctx, int argc, char **argv,
 		p[3] = ppm_s;
 		p[4] = ship != NULL ? "true" : "false";
 		if (pv_db_exec(ctx,
-		        PV_SQL("INSERT INTO merchant_tax_rates (merchant_id,"
-		               " country, region, rate_ppm, shipping_taxable)"
-		               " VALUES ($1::bigint, $2, $3, $4::int, $5::boolean)"
-		               " ON CONFLICT (merchant_id, country, region)"
-		               " DO UPDATE SET rate_ppm = EXCLUDED.rate_ppm,"
-		               " shipping_taxable = EXCLUDED.shipping_taxable"),
+		        PV_SQL(
+		            "INSERT INTO merchant_tax_rates (merchant_id,"
+		            " country, region, rate_ppm, shipping_taxable)"
+		            " VALUES ($1::bigint, $2, $3, $4::int, $5::boolean)"
+		            " ON CONFLICT (merchant_id, country, region)"
+		            " DO UPDATE SET rate_ppm = EXCLUDED.rate_ppm,"
+		            " shipping_taxable = EXCLUDED.shipping_taxable"),
 		        5, p, NULL, err) == -1)
 			return -1;
 	}

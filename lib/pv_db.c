@@ -193,8 +193,10 @@ fail(struct pv_db *db, const PGresult *r, struct pv_err *err)
 		PV_ERR(err, PV_E_CONFLICT, NULL, "already exists: %s", msg);
 	else if (strcmp(db->sqlstate, PV_DB_STATE_CONFLICT) == 0)
 		PV_ERR(err, PV_E_CONFLICT, NULL, "%s",
-		    r != NULL && PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) ?
-		    PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : msg);
+		    r != NULL &&
+		            PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) ?
+		        PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) :
+		        msg);
 	else
 		PV_ERR(err, PV_E_DB, NULL, "database: %s", msg);
 }

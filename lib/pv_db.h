@@ -28,10 +28,6 @@
  */
 #define PV_SQL(lit) ("" lit "")
 
-/* A timestamptz column as RFC 3339 UTC text ("2026-11-25T16:41:01Z"). */
-#define PV_SQL_TS(col) \
-	"to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-
 struct pv_db; /* opaque */
 
 /*

@@ -435,7 +435,7 @@ error_object(struct pv_ctx *ctx, const struct pv_err *err, int status,
 	bad |= json_object_object_add(e, "request_id",
 	    json_object_new_string(ctx->request_id));
 	if (extra != NULL) {
-		json_object_object_foreach(extra, k, v) {
+		json_object_object_foreach (extra, k, v) {
 			bad |= json_object_object_add(e, k, json_object_get(v));
 			bad |= json_object_object_add(o, k, json_object_get(v));
 		}

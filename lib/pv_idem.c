@@ -27,20 +27,21 @@ struct pv_idem {
  * WAL is written in order.
  */
 #define CLAIM_SQL \
-	PV_SQL("WITH s AS (SELECT set_config('synchronous_commit', 'off'," \
-	       "  true) AS off)," \
-	       " c AS (" \
-	       "  INSERT INTO idempotency_keys" \
-	       "   (agent_id, method, path, key, body_hash)" \
-	       "  VALUES ($1::bigint, $2, $3, $4, $5::bytea)" \
-	       "  ON CONFLICT DO NOTHING RETURNING true AS mine)" \
-	       " SELECT (SELECT mine FROM c), i.body_hash = $5::bytea," \
-	       "  i.state, i.status, i.content_type, i.body," \
-	       "  i.created_at < now() - make_interval(secs => $6::int)," \
-	       "  s.off" \
-	       " FROM s CROSS JOIN (SELECT 1) one LEFT JOIN idempotency_keys i" \
-	       "  ON i.agent_id = $1::bigint AND i.method = $2" \
-	       "  AND i.path = $3 AND i.key = $4")
+	PV_SQL( \
+	    "WITH s AS (SELECT set_config('synchronous_commit', 'off'," \
+	    "  true) AS off)," \
+	    " c AS (" \
+	    "  INSERT INTO idempotency_keys" \
+	    "   (agent_id, method, path, key, body_hash)" \
+	    "  VALUES ($1::bigint, $2, $3, $4, $5::bytea)" \
+	    "  ON CONFLICT DO NOTHING RETURNING true AS mine)" \
+	    " SELECT (SELECT mine FROM c), i.body_hash = $5::bytea," \
+	    "  i.state, i.status, i.content_type, i.body," \
+	    "  i.created_at < now() - make_interval(secs => $6::int)," \
+	    "  s.off" \
+	    " FROM s CROSS JOIN (SELECT 1) one LEFT JOIN idempotency_keys i" \
+	    "  ON i.agent_id = $1::bigint AND i.method = $2" \
+	    "  AND i.path = $3 AND i.key = $4")
 
 static int
 valid_key(const char *k)

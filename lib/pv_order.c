@@ -56,8 +56,8 @@ reply(struct pv_ctx *ctx, struct pv_resp *resp, struct json_object *o,
 
 /* A country code from the request, upper-cased; 400 naming field. */
 static int
-country(struct pv_ctx *ctx, const char *in, const char *field,
-    const char **out, struct pv_err *err)
+country(struct pv_ctx *ctx, const char *in, const char *field, const char **out,
+    struct pv_err *err)
 {
 	char *c;
 
@@ -177,8 +177,8 @@ cart_validate(struct pv_ctx *ctx, const struct pv_req *req,
 		pv_json_set_int(it, "quantity", l->quantity, err);
 		pv_cart_set_money(it, "unit_price", l->unit_price_minor,
 		    l->currency, err);
-		pv_cart_set_money(it, "subtotal", l->subtotal_minor, l->currency,
-		    err);
+		pv_cart_set_money(it, "subtotal", l->subtotal_minor,
+		    l->currency, err);
 		pv_json_set_bool(it, "in_stock",
 		    !l->tracked || l->available >= l->quantity, err);
 		pv_json_push(items, it, err);
@@ -192,7 +192,8 @@ cart_validate(struct pv_ctx *ctx, const struct pv_req *req,
 		pv_json_push(errors, e, err);
 	}
 	pv_json_set_bool(o, "valid",
-	    json_object_array_length(errors) == 0 && cart.currency != NULL, err);
+	    json_object_array_length(errors) == 0 && cart.currency != NULL,
+	    err);
 	pv_json_set(o, "items", items, err);
 	pv_json_set(o, "errors", errors, err);
 	if (cart.currency != NULL)
@@ -295,7 +296,8 @@ line_error(const struct pv_cart *cart, struct pv_err *err)
 		snprintf(field, sizeof(field), "items[%zu]", i);
 		PV_ERR(err, PV_E_CONFLICT, field,
 		    "%s (%s) is out of stock: %" PRId64 " available, %" PRId64
-		    " asked.", l->title, l->product_id,
+		    " asked.",
+		    l->title, l->product_id,
 		    l->available > 0 ? l->available : 0, l->quantity);
 		pv_err_reason(err, PV_CART_OUT_OF_STOCK);
 	} else {
@@ -361,8 +363,8 @@ struct create_in {
 };
 
 static int
-parse_create(struct pv_ctx *ctx, const struct pv_req *req,
-    struct create_in *in, struct pv_err *err)
+parse_create(struct pv_ctx *ctx, const struct pv_req *req, struct create_in *in,
+    struct pv_err *err)
 {
 	static const char *const keys[] = { "merchant_id", "customer_email",
 		"items", "shipping_address", "currency", "metadata",
@@ -411,8 +413,8 @@ check_quote(const struct create_in *in, struct pv_err *err)
 		pv_err_reason(err, "shipping_unavailable");
 		return -1;
 	}
-	if (in->currency != NULL && strcasecmp(in->currency,
-	        cart->currency) != 0) {
+	if (in->currency != NULL &&
+	    strcasecmp(in->currency, cart->currency) != 0) {
 		PV_ERR(err, PV_E_INVALID, "currency",
 		    "This merchant prices these items in %s, not %s.",
 		    cart->currency, in->currency);
@@ -482,8 +484,10 @@ insert_order(struct pv_ctx *ctx, struct create_in *in, const char *order_id,
 		line = 0;
 	in->cart.lines[line].problem =
 	    strcmp(PQgetvalue(res, 0, 0), "out_of_stock") == 0 ?
-	    PV_CART_OUT_OF_STOCK : PV_CART_PRICE_CHANGED;
-	in->cart.lines[line].problem_text = "The catalog changed while the "
+	    PV_CART_OUT_OF_STOCK :
+	    PV_CART_PRICE_CHANGED;
+	in->cart.lines[line].problem_text =
+	    "The catalog changed while the "
 	    "order was being placed; quote again.";
 	in->cart.lines[line].available = 0;
 	return line_error(cart, err);
@@ -554,8 +558,8 @@ create_tx(struct pv_ctx *ctx, void *arg, struct pv_err *err)
  * order with its stock reserved; see API.md for the body.
  */
 static int
-order_create(struct pv_ctx *ctx, const struct pv_req *req,
-    struct pv_resp *resp, struct pv_err *err)
+order_create(struct pv_ctx *ctx, const struct pv_req *req, struct pv_resp *resp,
+    struct pv_err *err)
 {
 	struct create_in in;
 	struct create_tx t;
@@ -585,22 +589,52 @@ order_create(struct pv_ctx *ctx, const struct pv_req *req,
 	" o.ship_postal_code, o.ship_country, o.ship_phone," \
 	" o.subtotal_minor, o.shipping_minor, o.tax_minor, o.total_minor," \
 	" o.refunded_minor, o.currency, o.tracking_number, o.carrier," \
-	" o.tracking_url, o.platform_order_id, " PV_SQL_TS("o.created_at") "," \
-	" " PV_SQL_TS("o.updated_at") ", " PV_SQL_TS("o.paid_at") "," \
-	" " PV_SQL_TS("o.shipped_at") ", " PV_SQL_TS("o.delivered_at") "," \
-	" o.psp, o.agent_session_id, o.metadata, " PV_SQL_TS("o.expires_at")
+	" o.tracking_url, o.platform_order_id, pv_ts(o.created_at)," \
+	" pv_ts(o.updated_at), pv_ts(o.paid_at), pv_ts(o.shipped_at)," \
+	" pv_ts(o.delivered_at), o.psp, o.agent_session_id, o.metadata," \
+	" pv_ts(o.expires_at)"
 
 #define ORDER_FROM \
 	" FROM orders o JOIN merchants m ON m.id = o.merchant_id" \
 	" JOIN agents a ON a.id = o.agent_id"
 
 enum {
-	O_ID, O_PUBLIC, O_MERCHANT, O_MERCHANT_NAME, O_AGENT, O_STATUS,
-	O_PAYMENT, O_FULFILLMENT, O_EMAIL, O_SHIP_NAME, O_LINE1, O_LINE2,
-	O_CITY, O_STATE, O_POSTAL, O_COUNTRY, O_PHONE, O_SUBTOTAL, O_SHIPPING,
-	O_TAX, O_TOTAL, O_REFUNDED, O_CURRENCY, O_TRACKING, O_CARRIER,
-	O_TRACKING_URL, O_PLATFORM, O_CREATED, O_UPDATED, O_PAID, O_SHIPPED,
-	O_DELIVERED, O_PSP, O_SESSION, O_METADATA, O_EXPIRES
+	O_ID,
+	O_PUBLIC,
+	O_MERCHANT,
+	O_MERCHANT_NAME,
+	O_AGENT,
+	O_STATUS,
+	O_PAYMENT,
+	O_FULFILLMENT,
+	O_EMAIL,
+	O_SHIP_NAME,
+	O_LINE1,
+	O_LINE2,
+	O_CITY,
+	O_STATE,
+	O_POSTAL,
+	O_COUNTRY,
+	O_PHONE,
+	O_SUBTOTAL,
+	O_SHIPPING,
+	O_TAX,
+	O_TOTAL,
+	O_REFUNDED,
+	O_CURRENCY,
+	O_TRACKING,
+	O_CARRIER,
+	O_TRACKING_URL,
+	O_PLATFORM,
+	O_CREATED,
+	O_UPDATED,
+	O_PAID,
+	O_SHIPPED,
+	O_DELIVERED,
+	O_PSP,
+	O_SESSION,
+	O_METADATA,
+	O_EXPIRES
 };
 
 static int64_t
@@ -645,8 +679,8 @@ order_head(struct pv_ctx *ctx, const PGresult *res, int r, struct pv_err *err)
 
 	pv_json_set_str(o, "order_id", PQgetvalue(res, r, O_PUBLIC), err);
 	pv_json_set_str(o, "merchant_id", PQgetvalue(res, r, O_MERCHANT), err);
-	pv_json_set_str(o, "merchant_name",
-	    PQgetvalue(res, r, O_MERCHANT_NAME), err);
+	pv_json_set_str(o, "merchant_name", PQgetvalue(res, r, O_MERCHANT_NAME),
+	    err);
 	pv_json_set_str(o, "agent_id", PQgetvalue(res, r, O_AGENT), err);
 	pv_json_set_str(o, "status", PQgetvalue(res, r, O_STATUS), err);
 	pv_json_set_str(o, "payment_status", PQgetvalue(res, r, O_PAYMENT),
@@ -741,8 +775,8 @@ add_children(struct pv_ctx *ctx, const PGresult *res,
 	               " ORDER BY i.order_id, i.line"),
 	        1, p, &ir, err) == -1 ||
 	    pv_db_exec(ctx,
-	        PV_SQL("SELECT order_id, seq, type, " PV_SQL_TS("created_at")
-	               ", detail, flagged FROM order_events"
+	        PV_SQL("SELECT order_id, seq, type, pv_ts(created_at), detail, "
+	               "flagged FROM order_events"
 	               " WHERE order_id = ANY($1::bigint[])"
 	               " ORDER BY order_id, seq"),
 	        1, p, &er, err) == -1)
@@ -789,8 +823,8 @@ orders_json(struct pv_ctx *ctx, const PGresult *res, struct pv_err *err)
 	struct json_object **orders;
 	int r, n = PQntuples(res);
 
-	orders = pv_arena_calloc(ctx->arena, (size_t)n + 1, sizeof(*orders),
-	    err);
+	orders =
+	    pv_arena_calloc(ctx->arena, (size_t)n + 1, sizeof(*orders), err);
 	if (orders == NULL)
 		return NULL;
 	for (r = 0; r < n; r++)
@@ -808,7 +842,8 @@ pv_order_json(struct pv_ctx *ctx, const char *order_id, struct pv_err *err)
 	PGresult *res;
 
 	if (pv_db_exec_one(ctx,
-	        PV_SQL("SELECT " ORDER_COLS ORDER_FROM " WHERE o.id = $1::bigint"),
+	        PV_SQL(
+	            "SELECT " ORDER_COLS ORDER_FROM " WHERE o.id = $1::bigint"),
 	        1, p, &res, err) == -1 ||
 	    (orders = orders_json(ctx, res, err)) == NULL)
 		return NULL;
@@ -900,8 +935,8 @@ parse_list(const struct pv_req *req, struct list_in *in, struct pv_err *err)
 	if ((s = pv_req_param(req, "offset")) != NULL &&
 	    pv_valid_int64(s, 0, 1000000, &in->offset, "offset", err))
 		return -1;
-	if (in->cursor != NULL && pv_valid_id(in->cursor, "ORD_", 16,
-	        "cursor", err))
+	if (in->cursor != NULL &&
+	    pv_valid_id(in->cursor, "ORD_", 16, "cursor", err))
 		return -1;
 	return 0;
 }
@@ -934,14 +969,15 @@ order_list(struct pv_ctx *ctx, const struct pv_req *req, struct pv_resp *resp,
 	p[4] = lim;
 	p[5] = off;
 	if (pv_db_exec(ctx,
-	        PV_SQL("SELECT " ORDER_COLS ORDER_FROM
-	               " WHERE o.agent_id = $1::bigint"
-	               " AND ($2::text IS NULL OR m.public_id = $2)"
-	               " AND ($3::text IS NULL OR o.status = $3)"
-	               " AND ($4::text IS NULL OR o.id < (SELECT c.id FROM"
-	               "  orders c WHERE c.public_id = $4"
-	               "  AND c.agent_id = $1::bigint))"
-	               " ORDER BY o.id DESC LIMIT $5::bigint OFFSET $6::bigint"),
+	        PV_SQL(
+	            "SELECT " ORDER_COLS ORDER_FROM
+	            " WHERE o.agent_id = $1::bigint"
+	            " AND ($2::text IS NULL OR m.public_id = $2)"
+	            " AND ($3::text IS NULL OR o.status = $3)"
+	            " AND ($4::text IS NULL OR o.id < (SELECT c.id FROM"
+	            "  orders c WHERE c.public_id = $4"
+	            "  AND c.agent_id = $1::bigint))"
+	            " ORDER BY o.id DESC LIMIT $5::bigint OFFSET $6::bigint"),
 	        6, p, &res, err) == -1 ||
 	    pv_db_exec(ctx,
 	        PV_SQL("SELECT count(*) FROM orders o"
@@ -979,8 +1015,8 @@ order_list(struct pv_ctx *ctx, const struct pv_req *req, struct pv_resp *resp,
  * Paid: 409 pointing to the refund endpoint.
  */
 static int
-order_cancel(struct pv_ctx *ctx, const struct pv_req *req,
-    struct pv_resp *resp, struct pv_err *err)
+order_cancel(struct pv_ctx *ctx, const struct pv_req *req, struct pv_resp *resp,
+    struct pv_err *err)
 {
 	static const char *const keys[] = { "reason", NULL };
 	struct json_object *body = NULL, *o;
@@ -995,24 +1031,25 @@ order_cancel(struct pv_ctx *ctx, const struct pv_req *req,
 	if (pv_order_lookup(ctx, req->route[0], &id, err))
 		return -1;
 	p[0] = id;
-	p[1] = reason != NULL && reason[0] != '\0' ? reason :
-	    "cancelled by agent";
-	if (pv_db_exec(ctx, PV_SQL("SELECT pv_order_cancel($1::bigint, $2)"),
-	        2, p, &res, err) == -1)
+	p[1] =
+	    reason != NULL && reason[0] != '\0' ? reason : "cancelled by agent";
+	if (pv_db_exec(ctx, PV_SQL("SELECT pv_order_cancel($1::bigint, $2)"), 2,
+	        p, &res, err) == -1)
 		return -1;
 	out = PQgetvalue(res, 0, 0);
 	if (strcmp(out, "payment_open") == 0) {
 		PV_ERR(err, PV_E_CONFLICT, "order_id",
 		    "A payment for order %s is still in progress; wait for its "
-		    "outcome.", req->route[0]);
+		    "outcome.",
+		    req->route[0]);
 		pv_err_reason(err, "payment_in_progress");
 		return -1;
 	}
 	if (strcmp(out, "cancelled") != 0 && strcmp(out, "already") != 0) {
 		PV_ERR(err, PV_E_CONFLICT, "order_id",
 		    "Order %s is %s and can no longer be cancelled; refund it "
-		    "with POST /agent/v1/orders/%s/refund.", req->route[0], out,
-		    req->route[0]);
+		    "with POST /agent/v1/orders/%s/refund.",
+		    req->route[0], out, req->route[0]);
 		pv_err_reason(err, "order_not_cancellable");
 		return -1;
 	}

@@ -41,7 +41,7 @@ open_secret(struct pv_ctx *ctx, const char *merchant, const char *suffix,
 		return 0;
 	if (pv_config_require_master_key(ctx->cfg, err) ||
 	    (aad = pv_arena_printf(ctx->arena, err, "%s%s", merchant,
-	        suffix)) == NULL ||
+	         suffix)) == NULL ||
 	    pv_crypto_open(ctx->arena, ctx->cfg->master_key, aad, strlen(aad),
 	        sealed, strlen(sealed), &plain, &len, err))
 		return -1;
@@ -59,7 +59,7 @@ seal_secret(struct pv_ctx *ctx, const char *merchant, const char *suffix,
 	if (plain == NULL)
 		return 0;
 	if ((aad = pv_arena_printf(ctx->arena, err, "%s%s", merchant,
-	        suffix)) == NULL)
+	         suffix)) == NULL)
 		return -1;
 	return pv_crypto_seal(ctx->arena, ctx->cfg->master_key, aad,
 	    strlen(aad), plain, strlen(plain), out, err);
@@ -74,10 +74,12 @@ pv_payment_account(struct pv_ctx *ctx, const char *merchant,
 
 	memset(acct, 0, sizeof(*acct));
 	if (pv_db_exec(ctx,
-	        PV_SQL("SELECT m.public_id, p.provider, p.secret_sealed,"
-	               " p.merchant_account, p.api_base, p.webhook_secret_sealed"
-	               " FROM merchant_psp p JOIN merchants m"
-	               " ON m.id = p.merchant_id WHERE p.merchant_id = $1::bigint"),
+	        PV_SQL(
+	            "SELECT m.public_id, p.provider, p.secret_sealed,"
+	            " p.merchant_account, p.api_base, p.webhook_secret_sealed"
+	            " FROM merchant_psp p JOIN merchants m"
+	            " ON m.id = p.merchant_id WHERE p.merchant_id = "
+	            "$1::bigint"),
 	        1, p, &res, err) == -1)
 		return -1;
 	if (PQntuples(res) != 1) {
@@ -87,8 +89,8 @@ pv_payment_account(struct pv_ctx *ctx, const char *merchant,
 	}
 	acct->merchant_id = PQgetvalue(res, 0, 0);
 	acct->provider = PQgetvalue(res, 0, 1);
-	acct->merchant_account = PQgetisnull(res, 0, 3) ? "" :
-	    PQgetvalue(res, 0, 3);
+	acct->merchant_account =
+	    PQgetisnull(res, 0, 3) ? "" : PQgetvalue(res, 0, 3);
 	acct->api_base = pv_db_get(res, 0, 4);
 	if (open_secret(ctx, acct->merchant_id, AAD_SECRET,
 	        pv_db_get(res, 0, 2), &acct->secret_key, err) ||
@@ -122,8 +124,8 @@ pv_payment_connect(struct pv_ctx *ctx, const char *merchant,
 	    ops->verify(ctx, &acct, err))
 		return -1;
 	secret = acct.webhook_secret;
-	if (secret == NULL && pv_crypto_token(ctx->arena, "whsec_", 24,
-	        &secret, err))
+	if (secret == NULL &&
+	    pv_crypto_token(ctx->arena, "whsec_", 24, &secret, err))
 		return -1;
 	if (strlen(secret) > SECRET_MAX) {
 		PV_ERR(err, PV_E_INVALID, "webhook_secret", "Too long.");
@@ -131,27 +133,32 @@ pv_payment_connect(struct pv_ctx *ctx, const char *merchant,
 	}
 	p[0] = merchant;
 	p[1] = acct.provider;
-	p[3] = acct.merchant_account != NULL &&
-	    acct.merchant_account[0] != '\0' ? acct.merchant_account : NULL;
+	p[3] =
+	    acct.merchant_account != NULL && acct.merchant_account[0] != '\0' ?
+	    acct.merchant_account :
+	    NULL;
 	p[4] = acct.api_base;
 	if (seal_secret(ctx, merchant, AAD_SECRET,
 	        acct.secret_key != NULL && acct.secret_key[0] != '\0' ?
-	        acct.secret_key : NULL, &p[2], err) ||
+	            acct.secret_key :
+	            NULL,
+	        &p[2], err) ||
 	    seal_secret(ctx, merchant, AAD_WEBHOOK, secret, &p[5], err))
 		return -1;
 	if (pv_db_exec(ctx,
-	        PV_SQL("INSERT INTO merchant_psp (merchant_id, provider,"
-	               " secret_sealed, merchant_account, api_base,"
-	               " webhook_secret_sealed)"
-	               " SELECT id, $2, $3, $4, $5, $6 FROM merchants"
-	               " WHERE public_id = $1"
-	               " ON CONFLICT (merchant_id) DO UPDATE SET"
-	               " provider = EXCLUDED.provider,"
-	               " secret_sealed = EXCLUDED.secret_sealed,"
-	               " merchant_account = EXCLUDED.merchant_account,"
-	               " api_base = EXCLUDED.api_base,"
-	               " webhook_secret_sealed = EXCLUDED.webhook_secret_sealed,"
-	               " connected_at = now(), updated_at = now()"),
+	        PV_SQL(
+	            "INSERT INTO merchant_psp (merchant_id, provider,"
+	            " secret_sealed, merchant_account, api_base,"
+	            " webhook_secret_sealed)"
+	            " SELECT id, $2, $3, $4, $5, $6 FROM merchants"
+	            " WHERE public_id = $1"
+	            " ON CONFLICT (merchant_id) DO UPDATE SET"
+	            " provider = EXCLUDED.provider,"
+	            " secret_sealed = EXCLUDED.secret_sealed,"
+	            " merchant_account = EXCLUDED.merchant_account,"
+	            " api_base = EXCLUDED.api_base,"
+	            " webhook_secret_sealed = EXCLUDED.webhook_secret_sealed,"
+	            " connected_at = now(), updated_at = now()"),
 	        6, p, &res, err) == -1)
 		return -1;
 	if (strcmp(PQcmdTuples(res), "1") != 0) {
@@ -184,10 +191,10 @@ after_paid(struct pv_ctx *ctx, const char *payment_id, struct pv_err *err)
 		return -1;
 	if (PQntuples(res) != 1 || PQgetvalue(res, 0, 1)[0] != 't')
 		return 0;
-	if ((payload = pv_arena_printf(ctx->arena, err,
-	        "{\"order_id\":\"%s\"}", PQgetvalue(res, 0, 0))) == NULL ||
+	if ((payload = pv_arena_printf(ctx->arena, err, "{\"order_id\":\"%s\"}",
+	         PQgetvalue(res, 0, 0))) == NULL ||
 	    (key = pv_arena_printf(ctx->arena, err, "order.push:%s",
-	        PQgetvalue(res, 0, 0))) == NULL)
+	         PQgetvalue(res, 0, 0))) == NULL)
 		return -1;
 	return pv_job_enqueue(ctx, "order.push", payload, key, 0, err);
 }
@@ -208,25 +215,31 @@ settle_in_tx(struct pv_ctx *ctx, struct settle *s, struct pv_err *err)
 
 	p[0] = s->payment_id;
 	p[1] = pv_psp_status_name(r->status);
-	p[2] = r->reference != NULL && r->reference[0] != '\0' ?
-	    r->reference : NULL;
+	p[2] = r->reference != NULL && r->reference[0] != '\0' ? r->reference :
+	                                                         NULL;
 	p[3] = r->client_secret != NULL && r->client_secret[0] != '\0' ?
-	    r->client_secret : NULL;
+	    r->client_secret :
+	    NULL;
 	p[4] = r->status == PV_PSP_FAILED && r->decline_code != NULL &&
-	    r->decline_code[0] != '\0' ? r->decline_code : NULL;
+	        r->decline_code[0] != '\0' ?
+	    r->decline_code :
+	    NULL;
 	p[5] = r->message != NULL && r->message[0] != '\0' ? r->message : NULL;
 	p[6] = r->status == PV_PSP_REQUIRES_ACTION ? r->next_action : NULL;
 	if (pv_db_exec(ctx,
-	        PV_SQL("SELECT pv_payment_settle($1::bigint, $2, $3, $4, $5, $6,"
-	               " $7::jsonb)"),
+	        PV_SQL(
+	            "SELECT pv_payment_settle($1::bigint, $2, $3, $4, $5, $6,"
+	            " $7::jsonb)"),
 	        7, p, &res, err) == -1)
 		return -1;
 	s->outcome = pv_arena_strdup(ctx->arena, PQgetvalue(res, 0, 0), err);
 	if (s->outcome == NULL)
 		return -1;
 	if (strcmp(s->outcome, "flagged") == 0)
-		pv_log_msg(PV_LOG_WARN, "payment %s succeeded for an order no "
-		    "longer payable: flagged for refund", s->payment_id);
+		pv_log_msg(PV_LOG_WARN,
+		    "payment %s succeeded for an order no "
+		    "longer payable: flagged for refund",
+		    s->payment_id);
 	if (strcmp(s->outcome, "paid") == 0)
 		return after_paid(ctx, s->payment_id, err);
 	return 0;
@@ -265,8 +278,8 @@ struct attempt {
 };
 
 static int
-parse_payment(struct pv_ctx *ctx, const struct pv_req *req,
-    struct attempt *at, struct pv_err *err)
+parse_payment(struct pv_ctx *ctx, const struct pv_req *req, struct attempt *at,
+    struct pv_err *err)
 {
 	static const char *const keys[] = { "order_id", "payment_method",
 		"return_url", NULL };
@@ -320,14 +333,15 @@ begin_attempt(struct pv_ctx *ctx, struct attempt *at, struct pv_err *err)
 		return -1;
 	verdict = PQgetvalue(res, 0, 0);
 	if (strcmp(verdict, "paid") == 0) {
-		PV_ERR(err, PV_E_CONFLICT, "order_id", "Order %s is already paid.",
-		    at->order_public);
+		PV_ERR(err, PV_E_CONFLICT, "order_id",
+		    "Order %s is already paid.", at->order_public);
 		pv_err_reason(err, "order_already_paid");
 		return -1;
 	}
 	if (strcmp(verdict, "cancelled") == 0) {
 		PV_ERR(err, PV_E_CONFLICT, "order_id",
-		    "Order %s is cancelled; create a new order.", at->order_public);
+		    "Order %s is cancelled; create a new order.",
+		    at->order_public);
 		pv_err_reason(err, "order_cancelled");
 		return -1;
 	}
@@ -335,7 +349,8 @@ begin_attempt(struct pv_ctx *ctx, struct attempt *at, struct pv_err *err)
 		PV_ERR(err, PV_E_CONFLICT, "order_id",
 		    "Payment %s for order %s is %s; wait for its outcome (GET "
 		    "/agent/v1/payments/%s), or retry it with the same payment "
-		    "method.", PQgetvalue(res, 0, 2), at->order_public,
+		    "method.",
+		    PQgetvalue(res, 0, 2), at->order_public,
 		    wire_status(PQgetvalue(res, 0, 3)), PQgetvalue(res, 0, 2));
 		pv_err_reason(err, "payment_in_progress");
 		return -1;
@@ -374,10 +389,11 @@ close_refused(struct pv_ctx *ctx, const struct attempt *at,
 		return;
 	}
 	if (pv_db_exec(ctx,
-	        PV_SQL("UPDATE payments SET status = 'failed',"
-	               " decline_code = 'request_refused', failure_message = $2,"
-	               " updated_at = now()"
-	               " WHERE id = $1::bigint AND status = 'created'"),
+	        PV_SQL(
+	            "UPDATE payments SET status = 'failed',"
+	            " decline_code = 'request_refused', failure_message = $2,"
+	            " updated_at = now()"
+	            " WHERE id = $1::bigint AND status = 'created'"),
 	        2, p, NULL, &err2) == -1)
 		pv_log_msg(PV_LOG_ERROR, "closing payment %s: %s", at->id,
 		    err2.msg);
@@ -395,7 +411,8 @@ provider_error(const struct attempt *at, struct pv_err *err)
 	pv_err_clear(err);
 	PV_ERR(err, PV_E_UPSTREAM, NULL,
 	    "The merchant's payment provider refused our credentials for "
-	    "payment %s: %s", at->public_id, msg);
+	    "payment %s: %s",
+	    at->public_id, msg);
 }
 
 static struct json_object *
@@ -433,7 +450,8 @@ declined(struct pv_ctx *ctx, struct pv_resp *resp, const struct attempt *at,
 	struct pv_err why = { 0 };
 	struct json_object *extra;
 	const char *code = r->decline_code != NULL && r->decline_code[0] ?
-	    r->decline_code : "generic_decline";
+	    r->decline_code :
+	    "generic_decline";
 
 	PV_ERR(&why, PV_E_PAYMENT, "payment_method.token",
 	    "The payment was declined (%s)%s%s", code,
@@ -494,8 +512,8 @@ pv_payment_create(struct pv_ctx *ctx, const struct pv_req *req,
 	}
 	if (pv_payment_settle(ctx, at.id, &r, &outcome, err))
 		return -1;
-	ctx->usage.gmv_minor = r.status == PV_PSP_SUCCEEDED ? at.amount_minor :
-	    0;
+	ctx->usage.gmv_minor =
+	    r.status == PV_PSP_SUCCEEDED ? at.amount_minor : 0;
 	ctx->usage.currency = at.currency;
 	if (r.status == PV_PSP_FAILED)
 		return declined(ctx, resp, &at, &r, err);
@@ -518,11 +536,13 @@ pv_payment_get(struct pv_ctx *ctx, const struct pv_req *req,
 	if (pv_db_exec(ctx,
 	        PV_SQL("SELECT p.public_id, o.public_id, p.status,"
 	               " p.amount_minor, p.currency, p.provider,"
-	               " " PV_SQL_TS("p.created_at") ", "
-	               PV_SQL_TS("p.updated_at") ", p.reference,"
-	               " p.decline_code, p.next_action, p.failure_message"
-	               " FROM payments p JOIN orders o ON o.id = p.order_id"
-	               " WHERE p.public_id = $1 AND p.agent_id = $2::bigint"),
+	               " pv_ts(p.created_at), pv_ts(p.updated_at), p.reference,"
+	               " p.decline_code, p.next_action, "
+	               "p.failure_message"
+	               " FROM payments p JOIN orders o ON "
+	               "o.id = p.order_id"
+	               " WHERE p.public_id = $1 AND "
+	               "p.agent_id = $2::bigint"),
 	        2, p, &res, err) == -1)
 		return -1;
 	if (PQntuples(res) != 1) {
@@ -535,15 +555,16 @@ pv_payment_get(struct pv_ctx *ctx, const struct pv_req *req,
 	pv_json_set_str(pay, "payment_id", PQgetvalue(res, 0, 0), err);
 	pv_json_set_str(pay, "order_id", PQgetvalue(res, 0, 1), err);
 	pv_json_set_str(pay, "status", wire_status(PQgetvalue(res, 0, 2)), err);
-	pv_cart_set_money(pay, "amount", strtoll(PQgetvalue(res, 0, 3), NULL,
-	    10), cur, err);
+	pv_cart_set_money(pay, "amount",
+	    strtoll(PQgetvalue(res, 0, 3), NULL, 10), cur, err);
 	pv_json_set_str(pay, "currency", cur, err);
 	pv_json_set_str(pay, "psp_used", PQgetvalue(res, 0, 5), err);
 	pv_json_set_str(pay, "created_at", PQgetvalue(res, 0, 6), err);
 	pv_json_set_str(pay, "updated_at", PQgetvalue(res, 0, 7), err);
 	pv_json_set_str(pay, "payment_intent_id", PQgetvalue(res, 0, 8), err);
 	if (!PQgetisnull(res, 0, 9))
-		pv_json_set_str(pay, "decline_code", PQgetvalue(res, 0, 9), err);
+		pv_json_set_str(pay, "decline_code", PQgetvalue(res, 0, 9),
+		    err);
 	if (!PQgetisnull(res, 0, 10) &&
 	    strcmp(PQgetvalue(res, 0, 2), "requires_action") == 0 &&
 	    pv_json_parse(ctx->arena, PQgetvalue(res, 0, 10),
@@ -559,7 +580,7 @@ pv_payment_get(struct pv_ctx *ctx, const struct pv_req *req,
 }
 
 struct hook {
-	const char *merchant;           /* internal id */
+	const char *merchant; /* internal id */
 	const struct pv_psp_account *acct;
 	const struct pv_psp_event *ev;
 	const char *payload;
@@ -579,12 +600,13 @@ event_payment(struct pv_ctx *ctx, struct hook *h, const char **payment,
 	p[2] = h->ev->reference;
 	p[3] = h->ev->order_id;
 	if (pv_db_exec(ctx,
-	        PV_SQL("SELECT id FROM payments WHERE merchant_id = $1::bigint"
-	               " AND ((provider = $2 AND reference = $3)"
-	               "  OR (reference IS NULL AND status = 'created'"
-	               "   AND order_id = (SELECT id FROM orders"
-	               "    WHERE public_id = $4 AND merchant_id = $1::bigint)))"
-	               " ORDER BY reference IS NULL LIMIT 1"),
+	        PV_SQL(
+	            "SELECT id FROM payments WHERE merchant_id = $1::bigint"
+	            " AND ((provider = $2 AND reference = $3)"
+	            "  OR (reference IS NULL AND status = 'created'"
+	            "   AND order_id = (SELECT id FROM orders"
+	            "    WHERE public_id = $4 AND merchant_id = $1::bigint)))"
+	            " ORDER BY reference IS NULL LIMIT 1"),
 	        4, p, &res, err) == -1)
 		return -1;
 	*payment = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : NULL;
@@ -608,9 +630,10 @@ hook_tx(struct pv_ctx *ctx, void *arg, struct pv_err *err)
 	p[3] = ev->type;
 	p[4] = h->payload;
 	if (pv_db_exec(ctx,
-	        PV_SQL("INSERT INTO provider_events (provider, event_id,"
-	               " merchant_id, type, payload) VALUES ($1, $2, $3::bigint,"
-	               " $4, $5) ON CONFLICT DO NOTHING"),
+	        PV_SQL(
+	            "INSERT INTO provider_events (provider, event_id,"
+	            " merchant_id, type, payload) VALUES ($1, $2, $3::bigint,"
+	            " $4, $5) ON CONFLICT DO NOTHING"),
 	        5, p, &res, err) == -1)
 		return -1;
 	if (strcmp(PQcmdTuples(res), "1") != 0) {
@@ -653,8 +676,8 @@ hook_account(struct pv_ctx *ctx, const char *family, const char *merchant,
 	if (pv_valid_text(merchant, strlen(merchant), 1, 64, 0, "merchant_id",
 	        err) ||
 	    pv_db_exec(ctx,
-	        PV_SQL("SELECT id FROM merchants WHERE public_id = $1"),
-	        1, p, &res, err) == -1)
+	        PV_SQL("SELECT id FROM merchants WHERE public_id = $1"), 1, p,
+	        &res, err) == -1)
 		return -1;
 	if (PQntuples(res) != 1) {
 		PV_ERR(err, PV_E_NOTFOUND, "merchant_id", "No such merchant.");
@@ -692,8 +715,8 @@ webhook(struct pv_ctx *ctx, const char *family, const struct pv_req *req,
 
 	if (hook_account(ctx, family, merchant, &h.merchant, &acct, err))
 		return -1;
-	ops = pv_psp_find(strcmp(acct.provider, "sandbox") == 0 ? "stripe" :
-	    acct.provider);
+	ops = pv_psp_find(
+	    strcmp(acct.provider, "sandbox") == 0 ? "stripe" : acct.provider);
 	if (ops == NULL || ops->webhook == NULL) {
 		PV_ERR(err, PV_E_NOTFOUND, NULL,
 		    "No webhook endpoint for provider %s.", acct.provider);

@@ -70,8 +70,8 @@ mentions(const char *text, const char *const *words)
 
 static const char *const fraud_words[] = { "fraud", "stolen", "unauthori",
 	NULL };
-static const char *const duplicate_words[] = { "duplicate", "twice",
-	"double", NULL };
+static const char *const duplicate_words[] = { "duplicate", "twice", "double",
+	NULL };
 static const char *const return_words[] = { "return", NULL };
 
 const char *

@@ -33,7 +33,7 @@
  */
 
 enum pv_psp_status {
-	PV_PSP_SUCCEEDED = 0,  /* money captured (or authorised, Adyen) */
+	PV_PSP_SUCCEEDED = 0,   /* money captured (or authorised, Adyen) */
 	PV_PSP_REQUIRES_ACTION, /* customer must authenticate: next_action */
 	PV_PSP_PROCESSING,      /* outcome comes later by webhook */
 	PV_PSP_FAILED,          /* declined or refused: decline_code */
@@ -54,12 +54,12 @@ struct pv_psp_account {
 
 /* One charge: an attempt to pay one order. */
 struct pv_psp_charge {
-	const char *payment_id;     /* our pay_ id: the idempotency key root */
-	const char *order_id;       /* our ORD_ id: metadata / reference */
-	int64_t amount_minor;       /* > 0, minor units of currency */
-	const char *currency;       /* ISO 4217, upper case */
-	const char *token;          /* payment-method token, e.g. pm_card_visa */
-	const char *return_url;     /* or NULL */
+	const char *payment_id; /* our pay_ id: the idempotency key root */
+	const char *order_id;   /* our ORD_ id: metadata / reference */
+	int64_t amount_minor;   /* > 0, minor units of currency */
+	const char *currency;   /* ISO 4217, upper case */
+	const char *token;      /* payment-method token, e.g. pm_card_visa */
+	const char *return_url; /* or NULL */
 	const char *customer_email; /* or NULL */
 };
 
@@ -104,15 +104,16 @@ enum pv_psp_event_kind {
 };
 
 struct pv_psp_event {
-	const char *id;   /* dedup key: evt_..., Adyen psp:eventCode:success */
-	const char *type; /* provider's name: payment_intent.succeeded, REFUND */
+	const char *id; /* dedup key: evt_..., Adyen psp:eventCode:success */
+	const char
+	    *type; /* provider's name: payment_intent.succeeded, REFUND */
 	enum pv_psp_event_kind kind;
-	const char *reference;  /* the charge's provider reference */
-	const char *order_id;   /* our ORD_ id if the provider echoes it, or "" */
-	enum pv_psp_status status;               /* PV_PSP_EV_PAYMENT */
-	const char *decline_code;                /* on a failed payment, or "" */
-	const char *refund_reference;            /* PV_PSP_EV_REFUND: re_... */
-	const char *refund_id;                   /* our ref_ id if echoed, or "" */
+	const char *reference; /* the charge's provider reference */
+	const char *order_id; /* our ORD_ id if the provider echoes it, or "" */
+	enum pv_psp_status status;    /* PV_PSP_EV_PAYMENT */
+	const char *decline_code;     /* on a failed payment, or "" */
+	const char *refund_reference; /* PV_PSP_EV_REFUND: re_... */
+	const char *refund_id;        /* our ref_ id if echoed, or "" */
 	enum pv_psp_refund_status refund_status; /* PV_PSP_EV_REFUND */
 	int64_t amount_minor;                    /* of the charge or refund */
 	const char *currency;                    /* upper case */
@@ -168,8 +169,8 @@ const struct pv_psp_ops *pv_psp_find(const char *name);
  * ("charge", "refund"): "pivota-" op "-" id.  Stable across retries,
  * processes and nodes.  Arena memory, or NULL with err set.
  */
-const char *pv_psp_idem_key(struct pv_ctx *ctx, const char *op,
-    const char *id, struct pv_err *err);
+const char *pv_psp_idem_key(struct pv_ctx *ctx, const char *op, const char *id,
+    struct pv_err *err);
 
 /*
  * Maps a free-text refund reason to Stripe's enum (duplicate,

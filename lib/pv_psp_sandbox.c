@@ -58,8 +58,8 @@ static const struct outcome outcomes[] = {
 	    "insufficient_funds", "Your card has insufficient funds." },
 	{ "pm_card_visa_chargeDeclinedLostCard", PV_PSP_FAILED, "lost_card",
 	    "Your card was declined." },
-	{ "pm_card_visa_chargeDeclinedStolenCard", PV_PSP_FAILED,
-	    "stolen_card", "Your card was declined." },
+	{ "pm_card_visa_chargeDeclinedStolenCard", PV_PSP_FAILED, "stolen_card",
+	    "Your card was declined." },
 	{ "pm_card_chargeDeclinedExpiredCard", PV_PSP_FAILED, "expired_card",
 	    "Your card has expired." },
 	{ "pm_card_chargeDeclinedIncorrectCvc", PV_PSP_FAILED, "incorrect_cvc",
@@ -70,8 +70,8 @@ static const struct outcome outcomes[] = {
 	{ "pm_card_authenticationRequired", PV_PSP_REQUIRES_ACTION, NULL,
 	    NULL },
 	{ "pm_card_threeDSecure2Required", PV_PSP_REQUIRES_ACTION, NULL, NULL },
-	{ "pm_card_authenticationRequiredOnSetup", PV_PSP_REQUIRES_ACTION,
-	    NULL, NULL },
+	{ "pm_card_authenticationRequiredOnSetup", PV_PSP_REQUIRES_ACTION, NULL,
+	    NULL },
 };
 
 /* "pi_sandbox_<hex>" from "pay_<hex>": prefix + the id after its '_'. */
@@ -121,18 +121,19 @@ sandbox_charge(struct pv_ctx *ctx, const struct pv_psp_account *acct,
 	out->currency = in->currency;
 	out->message = o->message != NULL ? o->message : "";
 	out->decline_code = o->decline_code;
-	if ((out->reference = reference(ctx, "pi_sandbox_", in->payment_id,
-	    err)) == NULL)
+	if ((out->reference =
+	            reference(ctx, "pi_sandbox_", in->payment_id, err)) == NULL)
 		return -1;
 	if ((out->client_secret = pv_arena_printf(ctx->arena, err,
-	    "%s_secret_sandbox", out->reference)) == NULL)
+	         "%s_secret_sandbox", out->reference)) == NULL)
 		return -1;
 	if (o->status == PV_PSP_REQUIRES_ACTION) {
 		base = ctx->cfg->public_url != NULL ? ctx->cfg->public_url : "";
 		out->next_action = pv_arena_printf(ctx->arena, err,
 		    "{\"type\":\"redirect_to_url\",\"redirect_to_url\":"
 		    "{\"url\":\"%s/sandbox/authenticate/%s\",\"return_url\":"
-		    "null}}", base, in->payment_id);
+		    "null}}",
+		    base, in->payment_id);
 		if (out->next_action == NULL)
 			return -1;
 	}
@@ -167,8 +168,18 @@ const struct pv_psp_ops pv_psp_sandbox = {
 	" o.public_id, m.public_id, m.business_name, p.merchant_id," \
 	" p.return_url"
 
-enum { S_PAY, S_STATUS, S_REF, S_AMOUNT, S_CURRENCY, S_ORDER, S_MERCHANT,
-	S_MERCHANT_NAME, S_MERCHANT_INTERNAL, S_RETURN_URL };
+enum {
+	S_PAY,
+	S_STATUS,
+	S_REF,
+	S_AMOUNT,
+	S_CURRENCY,
+	S_ORDER,
+	S_MERCHANT,
+	S_MERCHANT_NAME,
+	S_MERCHANT_INTERNAL,
+	S_RETURN_URL
+};
 
 /* A sandbox payment by public id; PV_E_NOTFOUND if there is none. */
 static int
@@ -201,11 +212,13 @@ page(struct pv_ctx *ctx, struct pv_resp *resp, int status, const char *title,
 	size_t len;
 
 	pv_buf_init(&b, ctx->arena, 64 * 1024);
-	pv_buf_puts(&b, "<!doctype html><html lang=\"en\"><head>"
+	pv_buf_puts(&b,
+	    "<!doctype html><html lang=\"en\"><head>"
 	    "<meta charset=\"utf-8\"><meta name=\"viewport\" "
 	    "content=\"width=device-width\"><title>");
 	pv_buf_html(&b, title, strlen(title));
-	pv_buf_puts(&b, "</title><style>body{font:16px system-ui;max-width:"
+	pv_buf_puts(&b,
+	    "</title><style>body{font:16px system-ui;max-width:"
 	    "32em;margin:3em auto}button{font:inherit;padding:.5em 1em;"
 	    "margin-right:1em}</style></head><body><h1>");
 	pv_buf_html(&b, title, strlen(title));
@@ -246,10 +259,12 @@ auth_page(struct pv_ctx *ctx, const struct pv_req *req, struct pv_resp *resp,
 	    strlen(PQgetvalue(res, 0, S_ORDER)));
 	pv_buf_puts(&b, ").  No real bank is involved.</p>");
 	if (strcmp(PQgetvalue(res, 0, S_STATUS), "requires_action") != 0) {
-		pv_buf_puts(&b, "<p>This payment no longer waits for "
+		pv_buf_puts(&b,
+		    "<p>This payment no longer waits for "
 		    "authentication.</p>");
 	} else {
-		pv_buf_puts(&b, "<form method=\"post\"><button name=\"outcome\" "
+		pv_buf_puts(&b,
+		    "<form method=\"post\"><button name=\"outcome\" "
 		    "value=\"succeeded\">Complete authentication</button>"
 		    "<button name=\"outcome\" value=\"failed\">Fail "
 		    "authentication</button></form>");
@@ -261,8 +276,8 @@ auth_page(struct pv_ctx *ctx, const struct pv_req *req, struct pv_resp *resp,
 
 /* POST outcome=succeeded|failed: queue the provider's webhook. */
 static int
-auth_answer(struct pv_ctx *ctx, const struct pv_req *req,
-    struct pv_resp *resp, struct pv_err *err)
+auth_answer(struct pv_ctx *ctx, const struct pv_req *req, struct pv_resp *resp,
+    struct pv_err *err)
 {
 	static const char *const answers[] = { "succeeded", "failed", NULL };
 	const char *id = req->route[0], *outcome = NULL, *payload, *key;
@@ -286,10 +301,10 @@ auth_answer(struct pv_ctx *ctx, const struct pv_req *req,
 		return -1;
 	}
 	if ((payload = pv_arena_printf(ctx->arena, err,
-	        "{\"payment_id\":\"%s\",\"outcome\":\"%s\"}", id,
-	        outcome)) == NULL ||
-	    (key = pv_arena_printf(ctx->arena, err, "sandbox.webhook:%s", id)) ==
+	         "{\"payment_id\":\"%s\",\"outcome\":\"%s\"}", id, outcome)) ==
 	        NULL ||
+	    (key = pv_arena_printf(ctx->arena, err, "sandbox.webhook:%s",
+	         id)) == NULL ||
 	    pv_job_enqueue(ctx, "sandbox.webhook", payload, key, 0, err))
 		return -1;
 	if (!PQgetisnull(res, 0, S_RETURN_URL)) {
@@ -299,9 +314,10 @@ auth_answer(struct pv_ctx *ctx, const struct pv_req *req,
 	}
 	return page(ctx, resp, 200, "Authentication sent",
 	    strcmp(outcome, "succeeded") == 0 ?
-	    "<p>Authentication completed.  The merchant is told in a moment; "
-	    "you may close this page.</p>" :
-	    "<p>Authentication failed.  The payment will be declined.</p>",
+	        "<p>Authentication completed.  The merchant is told in a "
+	        "moment; "
+	        "you may close this page.</p>" :
+	        "<p>Authentication failed.  The payment will be declined.</p>",
 	    err);
 }
 
@@ -334,22 +350,24 @@ event_body(struct pv_ctx *ctx, const PGresult *res, int ok, const char **out,
 	data = pv_json_new_obj(ctx->arena, err);
 	pi = pv_json_new_obj(ctx->arena, err);
 	meta = pv_json_new_obj(ctx->arena, err);
-	pv_json_set_str(ev, "id", pv_arena_printf(ctx->arena, err,
-	    "evt_sandbox_%s_%s", strchr(pay, '_') + 1, ok ? "ok" : "fail"),
+	pv_json_set_str(ev, "id",
+	    pv_arena_printf(ctx->arena, err, "evt_sandbox_%s_%s",
+	        strchr(pay, '_') + 1, ok ? "ok" : "fail"),
 	    err);
 	pv_json_set_str(ev, "object", "event", err);
 	pv_json_set_str(ev, "api_version", "2026-07-29.dahlia", err);
 	pv_json_set_int(ev, "created", (int64_t)time(NULL), err);
-	pv_json_set_str(ev, "type", ok ? "payment_intent.succeeded" :
-	    "payment_intent.payment_failed", err);
+	pv_json_set_str(ev, "type",
+	    ok ? "payment_intent.succeeded" : "payment_intent.payment_failed",
+	    err);
 	pv_json_set_bool(ev, "livemode", false, err);
 	pv_json_set_str(pi, "id", PQgetvalue(res, 0, S_REF), err);
 	pv_json_set_str(pi, "object", "payment_intent", err);
 	pv_json_set_int(pi, "amount",
 	    strtoll(PQgetvalue(res, 0, S_AMOUNT), NULL, 10), err);
 	pv_json_set_str(pi, "currency", cur, err);
-	pv_json_set_str(pi, "status", ok ? "succeeded" :
-	    "requires_payment_method", err);
+	pv_json_set_str(pi, "status",
+	    ok ? "succeeded" : "requires_payment_method", err);
 	pv_json_set_str(meta, "order_id", PQgetvalue(res, 0, S_ORDER), err);
 	pv_json_set_str(meta, "payment_id", pay, err);
 	pv_json_set(pi, "metadata", meta, err);
@@ -398,11 +416,11 @@ pv_sandbox_webhook_job(struct pv_ctx *ctx, const struct pv_job *job,
 	        &acct, err) ||
 	    event_body(ctx, res, strcmp(outcome, "succeeded") == 0, &body, &len,
 	        err) ||
-	    pv_sig_stripe_sign(ctx->arena, acct.webhook_secret != NULL ?
-	        acct.webhook_secret : "", (int64_t)time(NULL), body, len, &sig,
-	        err) ||
+	    pv_sig_stripe_sign(ctx->arena,
+	        acct.webhook_secret != NULL ? acct.webhook_secret : "",
+	        (int64_t)time(NULL), body, len, &sig, err) ||
 	    (url = pv_arena_printf(ctx->arena, err, "%s/webhooks/stripe/%s",
-	        base, PQgetvalue(res, 0, S_MERCHANT))) == NULL)
+	         base, PQgetvalue(res, 0, S_MERCHANT))) == NULL)
 		return -1;
 	hdrs[0].name = "Content-Type";
 	hdrs[0].value = "application/json; charset=utf-8";

@@ -62,8 +62,7 @@ int pv_worker_enqueue_prune(struct pv_ctx *ctx, time_t t, struct pv_err *err);
 #define PV_WORKER_EXPIRE_S 60
 int pv_worker_expire(struct pv_ctx *ctx, const struct pv_job *job,
     struct pv_err *err);
-int pv_worker_enqueue_expire(struct pv_ctx *ctx, time_t t,
-    struct pv_err *err);
+int pv_worker_enqueue_expire(struct pv_ctx *ctx, time_t t, struct pv_err *err);
 
 /* Runs the worker program; returns the exit status (0, 1, 2 = usage). */
 int pv_worker_main(int argc, char **argv);

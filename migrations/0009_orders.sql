@@ -9,6 +9,11 @@
 -- row owning several orders (orders.checkout_id); an AP2 mandate will be
 -- a row referenced by the payment attempt it authorised.
 
+-- A timestamp as RFC 3339 UTC text, the API's format ("...T...Z").
+CREATE FUNCTION pv_ts(t timestamptz) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') $$;
+
 -- The merchant's payment provider.  Secrets are sealed by
 -- pv_crypto_seal() under PIVOTA_MASTER_KEY with the merchant's public id
 -- plus "/psp_secret" or "/psp_webhook_secret" as additional data.
