@@ -433,8 +433,15 @@ START_TEST(test_orders_search_validate_create_pay)
 	ck_assert_int_eq(charges_for(order, key, sizeof(key), &same), 1);
 	ck_assert_msg(strncmp(key, "pivota-charge-pay_", 18) == 0, "key %s",
 	    key);
-	/* Paying again is refused; so is cancelling. */
-	o = pay(s, w.a, order, "pm_card_visa", 409);
+	/* The same payment again (a retry whose answer was lost) gets the
+	 * same answer, charging nothing; another card is refused; so is
+	 * cancelling. */
+	o = pay(s, w.a, order, "pm_card_visa", 200);
+	ck_assert_str_eq(str(o, "payment_status"), "succeeded");
+	ck_assert_str_eq(str(o, "payment_intent_id"), pi);
+	json_object_put(o);
+	o = pay(s, w.a, order, "pm_card_mastercard", 409);
+	ck_assert_str_eq(str(o, "error.code"), "order_already_paid");
 	json_object_put(o);
 	snprintf(path, sizeof(path), "/agent/v1/orders/%s/cancel", order);
 	o = call(s, w.a, NULL, "POST", path, "{}", 409);
@@ -671,10 +678,13 @@ START_TEST(test_orders_webhook_before_the_answer)
 	/* The charge happened; only its webhook tells us. */
 	charge_behind_our_back(order);
 	wait_for(s, w.a, order, "paid");
-	/* The answer the agent retries for comes after: nothing more. */
-	o = pay(s, w.a, order, "pm_card_visa", 409);
-	json_object_put(o);
+	/* The agent's retry gets the answer it missed: nothing more. */
 	ck_assert_int_eq(intents_for(order, pi, sizeof(pi)), 1);
+	o = pay(s, w.a, order, "pm_card_visa", 200);
+	ck_assert_str_eq(str(o, "payment_status"), "succeeded");
+	ck_assert_str_eq(str(o, "payment_intent_id"), pi);
+	json_object_put(o);
+	ck_assert_int_eq(intents_for(order, NULL, 0), 1);
 	snprintf(obj, sizeof(obj), "\"%s\"", pi);
 	json_object_put(fake_event("payment_intent.succeeded", obj, NULL));
 	o = order_get(s, w.a, order);
@@ -709,6 +719,48 @@ delivered(struct json_object *o, size_t i)
 	ck_assert_ptr_nonnull(d);
 	return (long)num(d, "status");
 }
+
+/*
+ * A signed success that reports another amount than the attempt
+ * charged is not applied: the order stays unpaid and gets a flagged
+ * event for a human.
+ */
+START_TEST(test_orders_webhook_amount_mismatch_flagged)
+{
+	const struct pv_httpc_server *s = &servers[0];
+	struct shop w;
+	struct json_object *o, *arr, *e;
+	char order[32], obj[512];
+	size_t i;
+	int flagged = 0;
+
+	shop_make(&w, s);
+	create(s, w.a, w.m, w.mug, "1", "US", order);
+	o = pay(s, w.a, order, "pm_card_authenticationRequired", 200);
+	ck_assert_str_eq(str(o, "payment_status"), "requires_action");
+	snprintf(obj, sizeof(obj),
+	    "{\"id\": \"%s\", \"object\": \"payment_intent\", \"amount\": 1,"
+	    " \"currency\": \"usd\", \"status\": \"succeeded\","
+	    " \"metadata\": {\"order_id\": \"%s\"}}",
+	    str(o, "payment_intent_id"), order);
+	json_object_put(o);
+	o = fake_event("payment_intent.succeeded", obj, NULL);
+	ck_assert_int_eq(delivered(o, 0), 200);
+	json_object_put(o);
+	o = order_get(s, w.a, order);
+	ck_assert_str_eq(str(o, "order.status"), "pending");
+	ck_assert_str_eq(str(o, "order.payment_status"), "requires_action");
+	arr = pv_httpc_json_get(o, "order.events");
+	for (i = 0; i < json_object_array_length(arr); i++) {
+		e = json_object_array_get_idx(arr, i);
+		if (strcmp(str(e, "type"), "payment.amount_mismatch") == 0 &&
+		    pv_httpc_json_get(e, "flagged") != NULL)
+			flagged++;
+	}
+	ck_assert_int_eq(flagged, 1);
+	json_object_put(o);
+}
+END_TEST
 
 START_TEST(test_orders_hangup_after_charge_and_late_webhooks)
 {
@@ -1156,6 +1208,7 @@ orders_suite(void)
 	tcase_add_test(tc, test_orders_500_then_success_charges_once);
 	tcase_add_test(tc, test_orders_provider_down_then_retry_charges_once);
 	tcase_add_test(tc, test_orders_hangup_after_charge_and_late_webhooks);
+	tcase_add_test(tc, test_orders_webhook_amount_mismatch_flagged);
 	tcase_add_test(tc, test_orders_webhook_before_the_answer);
 	tcase_add_test(tc, test_orders_webhook_held_then_released);
 	tcase_add_test(tc, test_orders_forged_webhooks_change_nothing);
