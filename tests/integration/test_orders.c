@@ -13,6 +13,7 @@
  * across tests (our payments table keys provider references); each
  * test points its webhooks at its own merchant.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1193,6 +1194,129 @@ START_TEST(test_orders_sandbox)
 }
 END_TEST
 
+/*
+ * PostgreSQL crashes (immediate stop) and restarts in the middle of a
+ * stream of orders (two threads, each retrying a request with its own
+ * Idempotency-Key until it is answered): every key ends as exactly one order,
+ * none is lost, none doubled, and the programs reconnect by themselves.
+ */
+#define LOAD_THREADS 2
+#define LOAD_ORDERS  15
+
+struct load {
+	const struct pv_httpc_server *s;
+	const char *header, *m, *product;
+	int thread;
+	char ids[LOAD_ORDERS][32];
+	int retried; /* answers that were not 200 */
+	const char *failure;
+};
+
+static void *
+load_run(void *arg)
+{
+	struct load *l = arg;
+	const char *h[4];
+	char key[96], *url = pv_httpc_url(l->s->base, "/agent/v1/orders");
+	const char *body = NULL;
+	struct pv_httpc_resp r;
+	struct json_object *o;
+	int i, tries;
+
+	for (i = 0; i < LOAD_ORDERS && l->failure == NULL; i++) {
+		snprintf(key, sizeof(key), "Idempotency-Key: restart-%d-%d-%ld",
+		    l->thread, i, (long)getpid());
+		h[0] = l->header;
+		h[1] = key;
+		h[2] = "Content-Type: application/json";
+		h[3] = NULL;
+		body = order_body(l->m, l->product, "1", "US", NULL);
+		for (tries = 0; tries < 200; tries++) {
+			if (pv_httpc_request(&r, "POST", url, h, body,
+			        strlen(body)) == 0 &&
+			    r.status == 200)
+				break;
+			l->retried++;
+			pv_httpc_resp_free(&r);
+			usleep(50000);
+		}
+		if (tries == 200) {
+			l->failure = "an order was never answered 200";
+			break;
+		}
+		o = pv_httpc_json(&r);
+		snprintf(l->ids[i], sizeof(l->ids[i]), "%s",
+		    o != NULL && pv_httpc_json_str(o, "order_id") != NULL ?
+		        pv_httpc_json_str(o, "order_id") :
+		        "");
+		json_object_put(o);
+		pv_httpc_resp_free(&r);
+		usleep(20000);
+	}
+	free(url);
+	return NULL;
+}
+
+static int
+restart_pg(const char *what)
+{
+	const char *argv[] = { getenv("PV_PG_CTL"), what, NULL };
+
+	return argv[0] == NULL ? -1 : pv_proc_run(argv);
+}
+
+START_TEST(test_orders_postgres_restart_mid_load)
+{
+	const struct pv_httpc_server *s = &servers[0];
+	static struct load l[LOAD_THREADS];
+	pthread_t t[LOAD_THREADS];
+	struct json_object *o;
+	char path[160];
+	struct shop w;
+	int i, j, k, n = 0, retried = 0;
+
+	ck_assert_msg(getenv("PV_PG_CTL") != NULL, "PV_PG_CTL is not set");
+	shop_make(&w, s);
+	for (i = 0; i < LOAD_THREADS; i++) {
+		memset(&l[i], 0, sizeof(l[i]));
+		l[i].s = s;
+		l[i].header = w.a;
+		l[i].m = w.m;
+		l[i].product = w.mug;
+		l[i].thread = i;
+		ck_assert_int_eq(pthread_create(&t[i], NULL, load_run, &l[i]),
+		    0);
+	}
+	usleep(150000);
+	ck_assert_int_eq(restart_pg("crash"), 0);
+	usleep(300000);
+	ck_assert_int_eq(restart_pg("start"), 0);
+	for (i = 0; i < LOAD_THREADS; i++) {
+		ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+		ck_assert_msg(l[i].failure == NULL, "%s", l[i].failure);
+		retried += l[i].retried;
+	}
+	/* The restart was felt, and healed. */
+	ck_assert_int_gt(retried, 0);
+	for (i = 0; i < LOAD_THREADS; i++)
+		for (j = 0; j < LOAD_ORDERS; j++) {
+			ck_assert_msg(strncmp(l[i].ids[j], "ORD_", 4) == 0,
+			    "no order id for key %d-%d", i, j);
+			for (k = 0; k < LOAD_THREADS * LOAD_ORDERS; k++)
+				if (k != i * LOAD_ORDERS + j)
+					ck_assert_str_ne(l[i].ids[j],
+					    l[k / LOAD_ORDERS]
+					        .ids[k % LOAD_ORDERS]);
+			n++;
+		}
+	snprintf(path, sizeof(path), "/agent/v1/orders?merchant_id=%s&limit=1",
+	    w.m);
+	o = call(s, w.a, NULL, "GET", path, NULL, 200);
+	ck_assert_int_eq(num(o, "pagination.total"), n);
+	json_object_put(o);
+}
+END_TEST
+
 Suite *
 orders_suite(void)
 {
@@ -1218,6 +1342,7 @@ orders_suite(void)
 	tcase_add_test(tc, test_orders_stock_cancel_and_replay);
 	tcase_add_test(tc, test_orders_adyen);
 	tcase_add_test(tc, test_orders_sandbox);
+	tcase_add_test(tc, test_orders_postgres_restart_mid_load);
 	suite_add_tcase(s, tc);
 	return s;
 }
