@@ -115,12 +115,8 @@ pv_upstream_new(void)
 	struct pv_upstream *up;
 	struct timespec ts;
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return NULL;
 	if ((up = calloc(1, sizeof(*up))) == NULL)
-		goto fail;
-	if ((up->curl = curl_easy_init()) == NULL)
-		goto fail;
+		return NULL;
 	if (getentropy(&up->rng, sizeof(up->rng)) == -1 || up->rng == 0) {
 		clock_gettime(CLOCK_REALTIME, &ts);
 		up->rng = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^
@@ -128,10 +124,28 @@ pv_upstream_new(void)
 	}
 	up->sleep = sleep_ms;
 	return up;
-fail:
-	free(up);
-	curl_global_cleanup();
-	return NULL;
+}
+
+/*
+ * libcurl (and the TLS library under it) is started on the first
+ * request, not with the process: most programs never call a provider,
+ * and starting it costs each of them megabytes of touched pages.
+ */
+static int
+start_curl(struct pv_upstream *up, struct pv_err *err)
+{
+	if (up->curl != NULL)
+		return 0;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		PV_ERR(err, PV_E_NOMEM, NULL, "cannot start libcurl");
+		return -1;
+	}
+	if ((up->curl = curl_easy_init()) == NULL) {
+		curl_global_cleanup();
+		PV_ERR(err, PV_E_NOMEM, NULL, "cannot start libcurl");
+		return -1;
+	}
+	return 0;
 }
 
 /* Closes the cached connections and frees the client.  NULL is allowed. */
@@ -140,9 +154,11 @@ pv_upstream_free(struct pv_upstream *up)
 {
 	if (up == NULL)
 		return;
-	curl_easy_cleanup(up->curl);
+	if (up->curl != NULL) {
+		curl_easy_cleanup(up->curl);
+		curl_global_cleanup();
+	}
 	free(up);
-	curl_global_cleanup();
 }
 
 #ifdef PV_TESTING
@@ -628,7 +644,7 @@ pv_upstream_do(struct pv_upstream *up, struct pv_arena *a,
 	resp->retry_after_ms = -1;
 	memset(&x, 0, sizeof(x));
 	memset(&last, 0, sizeof(last));
-	if (resolve(req, &o, err) == -1 ||
+	if (start_curl(up, err) == -1 || resolve(req, &o, err) == -1 ||
 	    parse_url(req->url, &u, &loopback, err) == -1 ||
 	    build_headers(a, req, &hl, err) == -1)
 		goto out;
