@@ -18,7 +18,8 @@
 
 /*
  * One round trip: find the key's agent, and if it is active advance
- * its minute window and day counters.  The day counter only counts
+ * its minute window and day counters (a plain UPDATE of the agent's
+ * agent_rate row, which a trigger creates with the agent).  The day counter only counts
  * requests the minute limit let through.  No row: unknown, revoked or
  * expired key.  A row without counts: the agent is suspended.  The
  * same statement appends this process's previous usage event
@@ -42,26 +43,22 @@
 	    "  WHERE k.key_hash = $1::bytea AND k.revoked_at IS NULL" \
 	    "   AND (k.expires_at IS NULL OR k.expires_at > now()))," \
 	    " r AS (" \
-	    "  INSERT INTO agent_rate AS r" \
-	    "   (agent_id, minute_start, minute_count, day_start," \
-	    "   day_count)" \
-	    "  SELECT id, date_trunc('minute', now()), 1," \
-	    "   (now() AT TIME ZONE 'UTC')::date, 1" \
-	    "  FROM k WHERE status = 'active'" \
-	    "  ON CONFLICT (agent_id) DO UPDATE SET" \
+	    "  UPDATE agent_rate AS r SET" \
 	    "   minute_count = CASE WHEN r.minute_start =" \
-	    "    EXCLUDED.minute_start THEN r.minute_count + 1 ELSE 1 END," \
-	    "   minute_start = EXCLUDED.minute_start," \
-	    "   day_count = CASE WHEN r.day_start = EXCLUDED.day_start" \
-	    "    THEN r.day_count ELSE 0 END +" \
-	    "    CASE WHEN (CASE WHEN r.minute_start =" \
-	    "     EXCLUDED.minute_start THEN r.minute_count + 1 ELSE 1 END)" \
-	    "     <= (SELECT per_minute_limit FROM k) THEN 1 ELSE 0 END," \
-	    "   day_start = EXCLUDED.day_start" \
-	    "  RETURNING minute_count, day_count," \
-	    "   extract(epoch FROM minute_start)::bigint + 60" \
+	    "    date_trunc('minute', now()) THEN r.minute_count + 1" \
+	    "    ELSE 1 END," \
+	    "   minute_start = date_trunc('minute', now())," \
+	    "   day_count = CASE WHEN r.day_start =" \
+	    "    (now() AT TIME ZONE 'UTC')::date THEN r.day_count ELSE 0" \
+	    "    END + CASE WHEN (CASE WHEN r.minute_start =" \
+	    "     date_trunc('minute', now()) THEN r.minute_count + 1" \
+	    "     ELSE 1 END) <= k.per_minute_limit THEN 1 ELSE 0 END," \
+	    "   day_start = (now() AT TIME ZONE 'UTC')::date" \
+	    "  FROM k WHERE r.agent_id = k.id AND k.status = 'active'" \
+	    "  RETURNING r.minute_count, r.day_count," \
+	    "   extract(epoch FROM r.minute_start)::bigint + 60" \
 	    "    AS minute_reset," \
-	    "   extract(epoch FROM (day_start + 1)::timestamp" \
+	    "   extract(epoch FROM (r.day_start + 1)::timestamp" \
 	    "    AT TIME ZONE 'UTC')::bigint AS day_reset)" \
 	    " SELECT k.id, k.public_id, k.name, k.status," \
 	    "  k.per_minute_limit, k.daily_quota, r.minute_count," \
