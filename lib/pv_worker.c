@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pv_agent_events.h"
 #include "pv_config.h"
 #include "pv_db.h"
 #include "pv_job.h"
@@ -39,6 +40,7 @@ const struct pv_job_handler pv_worker_handlers[] = {
 	{ "sandbox.webhook", pv_sandbox_webhook_job },
 	{ PV_SYNC_KIND, pv_sync_job },
 	{ PV_ORDER_PUSH_KIND, pv_order_push },
+	{ PV_AGENT_WEBHOOK_KIND, pv_agent_webhook_job },
 };
 const size_t pv_worker_nhandlers =
     sizeof(pv_worker_handlers) / sizeof(pv_worker_handlers[0]);
