@@ -473,7 +473,7 @@ result_json(struct pv_ctx *ctx, const struct attempt *at,
 	if (r->status == PV_PSP_REQUIRES_ACTION && r->next_action != NULL &&
 	    pv_json_parse(ctx->arena, r->next_action, strlen(r->next_action),
 	        &na, err) == 0)
-		pv_json_set(o, "next_action", json_object_get(na), err);
+		pv_json_set(o, "next_action", na, err);
 	if (r->status == PV_PSP_FAILED)
 		pv_json_set_str(o, "decline_code",
 		    r->decline_code != NULL ? r->decline_code : "", err);
@@ -617,7 +617,7 @@ pv_payment_get(struct pv_ctx *ctx, const struct pv_req *req,
 	    strcmp(PQgetvalue(res, 0, 2), "requires_action") == 0 &&
 	    pv_json_parse(ctx->arena, PQgetvalue(res, 0, 10),
 	        (size_t)PQgetlength(res, 0, 10), &na, err) == 0)
-		pv_json_set(pay, "next_action", json_object_get(na), err);
+		pv_json_set(pay, "next_action", na, err);
 	ctx->usage.order_id = PQgetvalue(res, 0, 1);
 	o = pv_json_new_obj(ctx->arena, err);
 	pv_json_set_str(o, "status", "success", err);
