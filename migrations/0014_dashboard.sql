@@ -40,3 +40,19 @@ CREATE TABLE dashboard_login_failures (
     window_start timestamptz NOT NULL,
     failures     integer NOT NULL CHECK (failures >= 0)
 );
+
+-- Minor units as major-unit text with the currency's exponent
+-- (4800, 2 -> '48.00'): what pages and CSV exports show.
+CREATE FUNCTION pv_money_text(minor bigint, exponent smallint) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN round(minor::numeric / power(10::numeric, exponent), exponent)::text;
+
+-- The ISO 4217 exponent for showing stored rules (pv_money.c has the
+-- full table; orders store theirs).
+CREATE FUNCTION pv_currency_exponent(currency text) RETURNS smallint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN currency IN ('BIF', 'CLP', 'DJF', 'GNF', 'ISK', 'JPY',
+        'KMF', 'KRW', 'PYG', 'RWF', 'UGX', 'UYI', 'VND', 'VUV', 'XAF',
+        'XOF', 'XPF') THEN 0
+    WHEN currency IN ('BHD', 'IQD', 'JOD', 'KWD', 'LYD', 'OMR', 'TND') THEN 3
+    ELSE 2 END::smallint;

@@ -137,6 +137,10 @@ JSON
 rm -rf "$VAR/app"
 pv_stage "$BUILD" "$VAR/app"
 mkdir -p "$VAR/www"
+rm -rf "$VAR/templates"
+cp -R "$PV_ROOT/templates" "$VAR/templates"
+chmod -R a+rX "$VAR/templates"
+export PIVOTA_TEMPLATE_DIR=$VAR/templates
 cp -R "$PV_ROOT/www/." "$VAR/www/"
 chmod -R a+rX "$VAR/www"
 rm -rf "$VAR/lighttpd/run"
