@@ -334,7 +334,7 @@ int
 pv_dash_password_change(struct pv_ctx *ctx, const struct pv_dash_session *s,
     const char *current, const char *next, struct pv_err *err)
 {
-	const char *p[3] = { s->user_id, NULL, s->session_id };
+	const char *p[2] = { s->user_id, NULL }, *q[2];
 	PGresult *res;
 
 	if (pv_db_exec_one(ctx,
@@ -355,16 +355,21 @@ pv_dash_password_change(struct pv_ctx *ctx, const struct pv_dash_session *s,
 		return -1;
 	if (pv_db_begin(ctx, err) == -1)
 		return -1;
+	q[0] = s->user_id;
+	q[1] = s->session_id;
 	if (pv_db_exec(ctx,
 	        PV_SQL("UPDATE merchant_users SET password_hash = $2, "
 	               "password_changed_at = now() WHERE id = $1"),
 	        2, p, NULL, err) == 0)
 		(void)pv_db_exec(ctx,
 		    PV_SQL("UPDATE dashboard_sessions SET revoked_at = now() "
-		           "WHERE user_id = $1 AND id <> $3 "
+		           "WHERE user_id = $1 AND id <> $2 "
 		           "AND revoked_at IS NULL"),
-		    3, p, NULL, err);
-	return pv_db_end(ctx, 1, err) == -1 || err->code != PV_OK ? -1 : 0;
+		    2, q, NULL, err);
+	/* A failure above is recorded in err, so this rolls back. */
+	if (pv_db_end(ctx, 1, err) == -1 || err->code != PV_OK)
+		return -1;
+	return 0;
 }
 
 /* The session's CSRF token; see pv_dash.h. */
