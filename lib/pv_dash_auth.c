@@ -253,7 +253,15 @@ pv_dash_login(struct pv_ctx *ctx, const char *email, const char *password,
 	               "WHERE u.email = $1 AND m.status = 'active'"),
 	        1, p, &res, err) == -1)
 		return -1;
-	if (PQntuples(res) != 1 ||
+	if (PQntuples(res) != 1) {
+		const char *dummy;
+
+		/* As slow as a wrong password: no probing for accounts. */
+		(void)pv_crypto_password_hash(ctx->arena, password,
+		    strlen(password), &dummy, &vf);
+		vf.code = PV_E_AUTH;
+	}
+	if (vf.code != PV_OK ||
 	    pv_crypto_password_verify(password, strlen(password),
 	        PQgetvalue(res, 0, 1), &vf) == -1) {
 		if (count_failure(ctx, ekey, err) == -1 ||
