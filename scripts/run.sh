@@ -11,7 +11,8 @@
 #                    a rebuild does not pull them from under it)
 #   var/run, var/log sockets, pid files and logs
 #   var/demo.json    what scripts need to drive the demo: base_url,
-#                    database_url, agent_api_key, merchant_id, ...
+#                    database_url, agent_api_key, merchant_id, the
+#                    dashboard login (a new password every run), ...
 #
 # It migrates, seeds the demo (pivotactl demo-seed), starts lighttpd on
 # 127.0.0.1:${PIVOTA_PORT:-8080} with every program and the worker when
@@ -128,7 +129,10 @@ URL=http://127.0.0.1:$PORT
   "database_url": "$PIVOTA_DATABASE_URL",
   "agent_id": "$(field agent_id)",
   "agent_api_key": "$(field agent_api_key)",
-  "merchant_id": "$(field merchant_id)"
+  "merchant_id": "$(field merchant_id)",
+  "dashboard_url": "$URL/dashboard/",
+  "dashboard_email": "$(field dashboard_email)",
+  "dashboard_password": "$(field dashboard_password)"
 }
 JSON
 ) && mv "$VAR/demo.json.tmp" "$VAR/demo.json"
@@ -137,6 +141,10 @@ JSON
 rm -rf "$VAR/app"
 pv_stage "$BUILD" "$VAR/app"
 mkdir -p "$VAR/www"
+rm -rf "$VAR/templates"
+cp -R "$PV_ROOT/templates" "$VAR/templates"
+chmod -R a+rX "$VAR/templates"
+export PIVOTA_TEMPLATE_DIR=$VAR/templates
 cp -R "$PV_ROOT/www/." "$VAR/www/"
 chmod -R a+rX "$VAR/www"
 rm -rf "$VAR/lighttpd/run"
@@ -160,6 +168,7 @@ Pivota is running at $URL   (Ctrl-C stops it; data stays in var/)
 
   demo agent key:   $(field agent_api_key)
   demo merchant:    $(field merchant_id)
+  dashboard login:  $URL/dashboard/  $(field dashboard_email) / $(field dashboard_password)
   for scripts:      var/demo.json
   operator CLI:     PIVOTA_DATABASE_URL='$PIVOTA_DATABASE_URL' $CTL help
   logs:             var/lighttpd/log/, var/log/worker.log
