@@ -626,14 +626,15 @@ give_up(struct pv_ctx *ctx, const char *id, const PGresult *res,
 	const char *p[5] = { id, PQgetvalue(res, 0, M_ORDER), why->msg,
 		PQgetvalue(res, 0, M_TEMPLATE),
 		PQgetvalue(res, 0, M_RECIPIENT) };
+	const char *q[2] = { id, why->msg };
 	int rc = -1;
 
 	if (pv_db_begin(ctx, err) == -1)
 		return -1;
 	if (pv_db_exec(ctx,
-	        PV_SQL("UPDATE mail_log SET state = 'failed', last_error = $3"
+	        PV_SQL("UPDATE mail_log SET state = 'failed', last_error = $2"
 	               " WHERE id = $1::bigint AND state <> 'sent'"),
-	        3, p, NULL, err) == -1 ||
+	        2, q, NULL, err) == -1 ||
 	    pv_db_exec(ctx,
 	        PV_SQL("SELECT pv_order_event($2::bigint, 'mail.failed',"
 	               " jsonb_build_object('mail_id', $1::text, 'template', "
