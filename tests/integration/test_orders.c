@@ -1194,6 +1194,55 @@ START_TEST(test_orders_sandbox)
 }
 END_TEST
 
+/* Runs sql as the database's superuser (test set-up only). */
+static void
+admin_sql(const char *sql)
+{
+	const char *argv[] = { "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
+		getenv("PV_PG_ADMIN_URL"), "-c", sql, NULL };
+
+	ck_assert_msg(argv[5] != NULL, "PV_PG_ADMIN_URL is not set");
+	ck_assert_int_eq(pv_proc_run(argv), 0);
+}
+
+/*
+ * A database that cannot write (disk full, SQLSTATE 53100) is a 503
+ * naming the request, never a silent success or a 200 with nothing
+ * behind it, and nothing is half-written.
+ */
+START_TEST(test_orders_disk_full_is_503)
+{
+	const struct pv_httpc_server *s = &servers[0];
+	struct json_object *o;
+	char path[160];
+	struct shop w;
+
+	shop_make(&w, s);
+	admin_sql("CREATE OR REPLACE FUNCTION pv_test_disk_full() RETURNS"
+	          " trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION"
+	          " 'could not extend file: No space left on device'"
+	          " USING ERRCODE = 'disk_full'; END $$;"
+	          " CREATE TRIGGER pv_test_disk_full BEFORE INSERT ON"
+	          " order_items FOR EACH ROW EXECUTE FUNCTION"
+	          " pv_test_disk_full()");
+	o = call(s, w.a, NULL, "POST", "/agent/v1/orders",
+	    order_body(w.m, w.mug, "1", "US", NULL), 503);
+	ck_assert_str_eq(str(o, "status"), "error");
+	ck_assert_ptr_nonnull(strstr(str(o, "detail"), "req_"));
+	json_object_put(o);
+	admin_sql("DROP TRIGGER pv_test_disk_full ON order_items;"
+	          " DROP FUNCTION pv_test_disk_full()");
+	/* Nothing was half-written; the next order goes through. */
+	snprintf(path, sizeof(path), "/agent/v1/orders?merchant_id=%s", w.m);
+	o = call(s, w.a, NULL, "GET", path, NULL, 200);
+	ck_assert_int_eq(num(o, "pagination.total"), 0);
+	json_object_put(o);
+	o = call(s, w.a, NULL, "POST", "/agent/v1/orders",
+	    order_body(w.m, w.mug, "1", "US", NULL), 200);
+	json_object_put(o);
+}
+END_TEST
+
 /*
  * PostgreSQL crashes (immediate stop) and restarts in the middle of a
  * stream of orders (two threads, each retrying a request with its own
@@ -1343,6 +1392,7 @@ orders_suite(void)
 	tcase_add_test(tc, test_orders_adyen);
 	tcase_add_test(tc, test_orders_sandbox);
 	tcase_add_test(tc, test_orders_postgres_restart_mid_load);
+	tcase_add_test(tc, test_orders_disk_full_is_503);
 	suite_add_tcase(s, tc);
 	return s;
 }
