@@ -21,6 +21,7 @@
 #include "pv_log.h"
 #include "pv_order.h"
 #include "pv_payment.h"
+#include "pv_refund.h"
 #include "pv_valid.h"
 
 #define AAD_SECRET  "/psp_secret"
@@ -657,6 +658,9 @@ hook_tx(struct pv_ctx *ctx, void *arg, struct pv_err *err)
 				return -1;
 			h->outcome = s.outcome;
 		}
+	} else if (ev->kind == PV_PSP_EV_REFUND) {
+		if (pv_refund_hook(ctx, h->merchant, ev, &h->outcome, err))
+			return -1;
 	}
 	p[2] = h->outcome;
 	return pv_db_exec(ctx,
