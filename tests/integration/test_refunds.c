@@ -794,6 +794,154 @@ START_TEST(test_refunds_cancel_before_and_after_payment)
 }
 END_TEST
 
+/* Runs pivota-worker --once with retries due at once; its status. */
+static int
+worker_once(void)
+{
+	char path[512];
+	const char *argv[] = { path, "--once", "--id", "refund-test",
+		"--backoff-base", "1", "--backoff-cap", "1", NULL };
+
+	ck_assert_int_lt(snprintf(path, sizeof(path), "%s/bin/pivota-worker",
+	                     getenv("PV_BUILD_DIR")),
+	    (int)sizeof(path));
+	return pv_proc_run(argv);
+}
+
+/* The Shopify fake's refunds of order gid (NULL: all); JSON, caller puts. */
+static struct json_object *
+shopify_refunds(struct pv_fake *shop, const char *gid)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "/__fake/refunds%s%s",
+	    gid != NULL ? "?order=" : "", gid != NULL ? gid : "");
+	return pv_fake_call(shop, "GET", path, NULL);
+}
+
+static size_t
+count_of(struct json_object *o, const char *path)
+{
+	struct json_object *a = pv_httpc_json_get(o, path);
+
+	ck_assert_ptr_nonnull(a);
+	return json_object_array_length(a);
+}
+
+/* Runs the worker until the fake holds n refunds of gid (or gives up). */
+static void
+worker_until(struct pv_fake *shop, const char *gid, size_t n)
+{
+	struct json_object *o;
+	size_t have = 0;
+	int i;
+
+	for (i = 0; i < 20; i++) {
+		ck_assert_int_eq(worker_once(), 0);
+		o = shopify_refunds(shop, gid);
+		have = count_of(o, "refunds");
+		json_object_put(o);
+		if (have >= n)
+			break;
+		usleep(100000);
+	}
+	ck_assert_int_eq(have, n);
+}
+
+START_TEST(test_refunds_mirrored_to_shopify_once)
+{
+	const struct pv_httpc_server *s = &servers[0];
+	struct pv_fake *shop;
+	struct json_object *o, *r, *li;
+	char out[8192], m[32], domain[64], body[256], a[128], order[32];
+	char product[48], gid[64];
+	int i;
+
+	shop = pv_fake_start("tests/fakes/fake_shopify.py",
+	    (const char *const[]){ "--token", SHOP_TOKEN, "--count", "3",
+	        NULL });
+	ck_assert_msg(shop != NULL, "the Shopify fake did not start");
+	merchant("USD", "usd.jsonl", m, sizeof(m));
+	snprintf(domain, sizeof(domain), "r%s.myshopify.com", m + 4);
+	snprintf(body, sizeof(body), "{\"shop\": \"%s\"}", domain);
+	ck_assert_int_eq(pv_fake_do(shop, "POST", "/__fake/config", body), 0);
+	ck_assert_msg(pv_proc_ctl(out, sizeof(out), "merchant",
+	                  "connect-shopify", m, "--shop", domain, "--token",
+	                  SHOP_TOKEN, "--api-base", pv_fake_url(shop), "--json",
+	                  NULL) == 0,
+	    "connect-shopify: %s", out);
+	connect_stripe(m);
+	stripe_webhooks_to(s, m, 0);
+	ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "sync-products", m,
+	                     "--json", NULL),
+	    0);
+	for (i = 0; i < 10; i++) {
+		ck_assert_int_eq(worker_once(), 0);
+		ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "sync-products",
+		                     m, "--status", "--json", NULL),
+		    0);
+		if (strstr(out, "\"done\"") != NULL)
+			break;
+	}
+	ck_assert_msg(strstr(out, "\"done\"") != NULL, "sync: %s", out);
+	agent(m, a, sizeof(a));
+	/* "No. 3": the synced product with Shopify variant ids. */
+	find(s, a, m, "3", product, sizeof(product));
+	create(s, a, m, product, "2", "US", order);
+	o = pay(s, a, order, "pm_card_visa", 200);
+	json_object_put(o);
+	/* The worker pushes the order to the store. */
+	for (i = 0; i < 10; i++) {
+		ck_assert_int_eq(worker_once(), 0);
+		o = order_get(s, a, order);
+		if (pv_httpc_json_str(o, "order.platform_order_id") != NULL) {
+			snprintf(gid, sizeof(gid), "%s",
+			    str(o, "order.platform_order_id"));
+			json_object_put(o);
+			break;
+		}
+		json_object_put(o);
+	}
+	ck_assert_msg(i < 10, "the order was never pushed");
+	order_is(s, a, order, "processing", "succeeded");
+	/* One unit by items, then an amount, then the rest. */
+	snprintf(body, sizeof(body),
+	    "{\"items\": [{\"product_id\": \"%s\", \"quantity\": 1}]}",
+	    product);
+	o = refund(s, a, order, body, 200);
+	ck_assert_str_eq(str(o, "new_order_status"), "partially_refunded");
+	json_object_put(o);
+	worker_until(shop, gid, 1);
+	o = refund(s, a, order, "{\"amount\": \"1.00\"}", 200);
+	json_object_put(o);
+	o = refund(s, a, order, NULL, 200);
+	ck_assert_str_eq(str(o, "new_order_status"), "refunded");
+	json_object_put(o);
+	worker_until(shop, gid, 3);
+	/* More worker runs mirror nothing twice. */
+	ck_assert_int_eq(worker_once(), 0);
+	ck_assert_int_eq(worker_once(), 0);
+	o = shopify_refunds(shop, gid);
+	ck_assert_int_eq(count_of(o, "refunds"), 3);
+	r = json_object_array_get_idx(pv_httpc_json_get(o, "refunds"), 0);
+	ck_assert_int_eq(count_of(r, "refundLineItems"), 1);
+	li = json_object_array_get_idx(pv_httpc_json_get(r, "refundLineItems"),
+	    0);
+	ck_assert_int_eq(num(li, "quantity"), 1);
+	ck_assert_str_eq(str(li, "restockType"), "NO_RESTOCK");
+	ck_assert(strstr(str(r, "note"), "ref_") != NULL);
+	r = json_object_array_get_idx(pv_httpc_json_get(o, "refunds"), 1);
+	ck_assert_int_eq(num(r, "amountMinor"), 100);
+	ck_assert_int_eq(count_of(r, "refundLineItems"), 0);
+	json_object_put(o);
+	o = order_get(s, a, order);
+	ck_assert_str_eq(str(o, "order.status"), "refunded");
+	ck_assert_str_eq(str(o, "order.refunded_total"), str(o, "order.total"));
+	json_object_put(o);
+	pv_fake_stop(shop);
+}
+END_TEST
+
 Suite *
 refunds_suite(void)
 {
@@ -810,6 +958,7 @@ refunds_suite(void)
 	tcase_add_test(tc, test_refunds_by_items_and_shipping);
 	tcase_add_test(tc, test_refunds_bad_requests_change_nothing);
 	tcase_add_test(tc, test_refunds_cancel_before_and_after_payment);
+	tcase_add_test(tc, test_refunds_mirrored_to_shopify_once);
 	suite_add_tcase(s, tc);
 	return s;
 }
