@@ -687,9 +687,9 @@ pv_refund_from_store(struct pv_ctx *ctx, const char *merchant,
 	p[1] = store_refund_id;
 	p[2] = NULL;
 	if (pv_db_exec(ctx,
-	        PV_SQL("SELECT 1 FROM refunds WHERE store_refund_id = $2"
-	               " OR store_refund_id = 'gid://shopify/Refund/' || $2"),
-	        2, p, &res, err) == -1)
+	        PV_SQL("SELECT 1 FROM refunds WHERE store_refund_id = $1"
+	               " OR store_refund_id = 'gid://shopify/Refund/' || $1"),
+	        1, &p[1], &res, err) == -1)
 		return -1;
 	if (PQntuples(res) > 0) {
 		*outcome = "duplicate";

@@ -564,6 +564,82 @@ START_TEST(test_refunds_webhooks_never_count_twice)
 }
 END_TEST
 
+/* The merchant's public id. */
+static const char *
+merchant_public(const struct shop *s)
+{
+	const char *p[1] = { s->merchant };
+
+	return value(run(&ctx,
+	    PV_SQL("SELECT public_id FROM merchants WHERE id = $1::bigint"), 1,
+	    p));
+}
+
+/* pv_refund_from_store(); its outcome, or the error code's name. */
+static const char *
+from_store(const struct shop *s, const char *gid, int64_t amount,
+    const char *store_id, const char *note)
+{
+	struct pv_err err = { 0 };
+	const char *outcome = NULL;
+	char mer[32];
+
+	copy(mer, sizeof(mer), merchant_public(s));
+	if (pv_refund_from_store(&ctx, mer, gid, amount, store_id, note,
+	        &outcome, &err) == -1)
+		return pv_err_name(err.code);
+	return outcome;
+}
+
+START_TEST(test_refunds_from_store_once)
+{
+	struct shop s;
+	char o[24], pay[24], a[24], note[64];
+	const char *p[2];
+
+	paid_order(&s, "1000", "pi_rf_store", o, pay);
+	p[0] = s.merchant;
+	run(&ctx,
+	    PV_SQL("INSERT INTO merchant_psp (merchant_id, provider)"
+	           " VALUES ($1::bigint, 'sandbox')"),
+	    1, p);
+	p[0] = o;
+	p[1] = "gid://shopify/Order/77";
+	run(&ctx,
+	    PV_SQL("UPDATE orders SET platform_order_id = $2"
+	           " WHERE id = $1::bigint"),
+	    2, p);
+	/* Our own refund, mirrored: the store's webhook names it. */
+	ck_assert_str_eq(reserve(&ctx, &s, o, "300", a), "ok");
+	ck_assert_str_eq(rsettle(a, "succeeded", "re_rf_s1"), "succeeded");
+	snprintf(note, sizeof(note), "Pivota refund %s", public_id(a));
+	ck_assert_str_eq(from_store(&s, "gid://shopify/Order/77", 300,
+	                     "gid://shopify/Refund/501", note),
+	    "matched");
+	ck_assert_str_eq(from_store(&s, "77", 300, "501", note), "duplicate");
+	ck_assert_int_eq(refunded(o), 300);
+	/* A refund made in the Shopify admin goes to the provider once. */
+	ck_assert_str_eq(from_store(&s, "gid://shopify/Order/77", 200,
+	                     "gid://shopify/Refund/502", "damaged box"),
+	    "succeeded");
+	ck_assert_str_eq(from_store(&s, "gid://shopify/Order/77", 200,
+	                     "gid://shopify/Refund/502", "damaged box"),
+	    "duplicate");
+	ck_assert_int_eq(refunded(o), 500);
+	ck_assert_int_eq(refunds(o, "succeeded"), 2);
+	/* More than is left: refused, flagged, nothing counted. */
+	ck_assert_str_eq(from_store(&s, "gid://shopify/Order/77", 501,
+	                     "gid://shopify/Refund/503", NULL),
+	    "PV_E_CONFLICT");
+	ck_assert_int_eq(refunded(o), 500);
+	ck_assert_str_eq(from_store(&s, "gid://shopify/Order/78", 1,
+	                     "gid://shopify/Refund/504", NULL),
+	    "PV_E_NOTFOUND");
+	ck_assert_str_eq(order_state(o),
+	    "partially_refunded/partially_refunded");
+}
+END_TEST
+
 Suite *
 refunds_suite(void)
 {
@@ -576,6 +652,7 @@ refunds_suite(void)
 	tcase_add_test(tc, test_refunds_30_30_40_then_409);
 	tcase_add_test(tc, test_refunds_unpaid_order_is_refused);
 	tcase_add_test(tc, test_refunds_webhooks_never_count_twice);
+	tcase_add_test(tc, test_refunds_from_store_once);
 	suite_add_tcase(s, tc);
 	return s;
 }
