@@ -199,12 +199,13 @@ refused(const struct pv_err *e)
 /*
  * Sends refund r to the merchant's provider (outside any transaction)
  * and records the answer.  An unknown outcome leaves r pending, with a
- * refund.redrive job queued; *known is 0 then.  r->status is updated.
- * A refusal is recorded as failed and returned as -1 with err saying
+ * refund.redrive job queued if requeue is set; *known is 0 then.  r->status is
+ * updated. A refusal is recorded as failed and returned as -1 with err saying
  * why (PV_E_UPSTREAM).
  */
 static int
-drive(struct pv_ctx *ctx, struct refund *r, int *known, struct pv_err *err)
+drive(struct pv_ctx *ctx, struct refund *r, int requeue, int *known,
+    struct pv_err *err)
 {
 	const struct pv_psp_ops *ops;
 	struct pv_psp_account acct;
@@ -245,11 +246,14 @@ drive(struct pv_ctx *ctx, struct refund *r, int *known, struct pv_err *err)
 		    "refund %s: outcome unknown (%s: %s), re-driven later",
 		    r->public_id, pv_err_name(e.code), e.msg);
 		r->status = "pending";
+		if (!requeue) {
+			*err = e;
+			return -1;
+		}
 		if ((payload = pv_arena_printf(ctx->arena, err,
 		         "{\"refund_id\":\"%s\"}", r->public_id)) == NULL ||
-		    (key = pv_arena_printf(ctx->arena, err,
-		         "refund.redrive:%s:%ld", r->public_id,
-		         (long)ctx->now)) == NULL)
+		    (key = pv_arena_printf(ctx->arena, err, "refund.redrive:%s",
+		         r->public_id)) == NULL)
 			return -1;
 		return pv_job_enqueue(ctx, PV_REFUND_REDRIVE_KIND, payload, key,
 		    PV_REFUND_REDRIVE_S, err);
@@ -543,7 +547,7 @@ refund_create(struct pv_ctx *ctx, const struct pv_req *req,
 	if (reserve(ctx, req->route[0], order, ctx->agent->id, "agent", amount,
 	        &in, NULL, &r, err) == -1)
 		return -1;
-	if (drive(ctx, &r, &known, err) == -1)
+	if (drive(ctx, &r, 1, &known, err) == -1)
 		return -1;
 	ctx->usage.order_id = req->route[0];
 	return reply(ctx, resp, r.public_id, err);
@@ -730,7 +734,7 @@ pv_refund_from_store(struct pv_ctx *ctx, const char *merchant,
 		}
 		return -1;
 	}
-	if (drive(ctx, &r, &known, err) == -1) {
+	if (drive(ctx, &r, 1, &known, err) == -1) {
 		if (known) {
 			pv_err_clear(err);
 			*outcome = "failed";
@@ -756,17 +760,14 @@ pv_refund_redrive(struct pv_ctx *ctx, const struct pv_job *job,
 		return err->code == PV_E_NOTFOUND ? PV_JOB_PERMANENT : -1;
 	if (strcmp(r.status, "pending") != 0)
 		return 0;
-	if (drive(ctx, &r, &known, err) == -1) {
+	/* Still unknown: this job tries again later, with the same key. */
+	if (drive(ctx, &r, 0, &known, err) == -1) {
 		if (known) {
 			pv_log_msg(PV_LOG_WARN, "refund %s: %s", pub, err->msg);
 			pv_err_clear(err);
 			return 0;
 		}
 		return -1;
-	}
-	if (!known) {
-		/* drive() queued a new job; this one is done. */
-		return 0;
 	}
 	return 0;
 }

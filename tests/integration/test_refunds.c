@@ -18,6 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "pv_fake.h"
 #include "pv_httpc.h"
 #include "pv_proc.h"
@@ -36,7 +38,9 @@ static struct pv_fake *stripe;
 static void
 start_stripe(void)
 {
-	stripe = pv_fake_start("tests/fakes/fake_stripe.py", NULL);
+	/* Its own ids: the orders suite's fake used the plain ones. */
+	stripe = pv_fake_start("tests/fakes/fake_stripe.py",
+	    (const char *const[]){ "--id-tag", "rf", NULL });
 }
 
 static void
@@ -848,6 +852,86 @@ worker_until(struct pv_fake *shop, const char *gid, size_t n)
 	ck_assert_int_eq(have, n);
 }
 
+/*
+ * Makes the queued jobs of kind due now, as if their delay had passed
+ * (the test's only use of the database behind the servers).
+ */
+static void
+jobs_due(const char *kind)
+{
+	const char *p[1] = { kind };
+	PGconn *db = PQconnectdb(getenv("PIVOTA_DATABASE_URL"));
+	PGresult *res;
+
+	ck_assert_msg(PQstatus(db) == CONNECTION_OK, "%s", PQerrorMessage(db));
+	res = PQexecParams(db,
+	    "UPDATE jobs SET run_at = now() WHERE kind = $1"
+	    " AND state = 'queued'",
+	    1, NULL, p, NULL, NULL, 0);
+	ck_assert_msg(PQresultStatus(res) == PGRES_COMMAND_OK, "%s",
+	    PQerrorMessage(db));
+	ck_assert_str_eq(PQcmdTuples(res), "1");
+	PQclear(res);
+	PQfinish(db);
+}
+
+START_TEST(test_refunds_unknown_outcome_redriven_once)
+{
+	const struct pv_httpc_server *s = &servers[1];
+	struct shop w;
+	struct json_object *o;
+	char order[32], pi[64];
+	int keyed;
+
+	shop_make(&w, s);
+	paid(s, &w, "1", order);
+	intent_of(s, w.a, order, pi, sizeof(pi));
+	/* Refunded, the answer lost: the retry gets Stripe's replay. */
+	ck_assert_int_eq(
+	    pv_fake_do(stripe, "POST", "/__fake/faults",
+	        "{\"next\": [{\"kind\": \"hangup_after\", \"path\":"
+	        " \"/v1/refunds\"}]}"),
+	    0);
+	refund_ok(s, w.a, order, "6.76", "6.76", "partially_refunded");
+	ck_assert_int_eq(refund_requests(order, &keyed), 2);
+	ck_assert_int_eq(stripe_refunds(pi, NULL), 1);
+	/* Stripe down for every try: the outcome is unknown. */
+	ck_assert_int_eq(pv_fake_do(stripe, "POST", "/__fake/faults",
+	                     "{\"next\": [{\"status\": 500, \"path\":"
+	                     " \"/v1/refunds\"}, {\"status\": 500, \"path\":"
+	                     " \"/v1/refunds\"}, {\"status\": 500, \"path\":"
+	                     " \"/v1/refunds\"}]}"),
+	    0);
+	o = refund(s, w.a, order, "{\"amount\": \"5.00\"}", 200);
+	ck_assert_str_eq(str(o, "refund_status"), "pending");
+	ck_assert_str_eq(str(o, "refunded_total"), "6.76");
+	json_object_put(o);
+	ck_assert_int_eq(pv_fake_do(stripe, "POST", "/__fake/faults",
+	                     "{\"clear\": true}"),
+	    0);
+	ck_assert_int_eq(stripe_refunds(pi, NULL), 1);
+	ck_assert_str_eq(money_state(s, w.a, order),
+	    "6.76 partially_refunded partially_refunded");
+	/* The pending refund holds its amount meanwhile. */
+	o = refund(s, w.a, order, "{\"amount\": \"15.01\"}", 409);
+	json_object_put(o);
+	/* The worker asks again with the same key. */
+	jobs_due("refund.redrive");
+	ck_assert_int_eq(worker_once(), 0);
+	ck_assert_str_eq(money_state(s, w.a, order),
+	    "11.76 partially_refunded partially_refunded");
+	ck_assert_int_eq(refund_requests(order, &keyed), 6);
+	ck_assert_msg(keyed, "a retry had another Idempotency-Key");
+	ck_assert_int_eq(stripe_refunds(pi, NULL), 2);
+	/* Stripe's webhooks for both: matched, nothing more. */
+	webhooks_drained();
+	ck_assert_str_eq(money_state(s, w.a, order),
+	    "11.76 partially_refunded partially_refunded");
+	ck_assert_int_eq(refund_events(s, w.a, order, "refund.created"), 2);
+	ck_assert_int_eq(refund_events(s, w.a, order, "refund.succeeded"), 2);
+}
+END_TEST
+
 START_TEST(test_refunds_mirrored_to_shopify_once)
 {
 	const struct pv_httpc_server *s = &servers[0];
@@ -958,6 +1042,7 @@ refunds_suite(void)
 	tcase_add_test(tc, test_refunds_by_items_and_shipping);
 	tcase_add_test(tc, test_refunds_bad_requests_change_nothing);
 	tcase_add_test(tc, test_refunds_cancel_before_and_after_payment);
+	tcase_add_test(tc, test_refunds_unknown_outcome_redriven_once);
 	tcase_add_test(tc, test_refunds_mirrored_to_shopify_once);
 	suite_add_tcase(s, tc);
 	return s;
