@@ -147,9 +147,13 @@ settle_in_tx(struct pv_ctx *ctx, const char *refund, const char *status,
 	return 0;
 }
 
+/* One answer to record (settle_tx's argument). */
 struct settle {
-	const char *refund, *status, *reference, *message;
-	const char *outcome;
+	const char *refund;    /* refunds.id */
+	const char *status;    /* pending, succeeded, failed */
+	const char *reference; /* the provider's refund reference, or NULL */
+	const char *message;   /* why it failed, or NULL */
+	const char *outcome;   /* out: pv_refund_settle()'s verdict */
 };
 
 static int
@@ -302,8 +306,8 @@ parse(struct pv_ctx *ctx, const struct pv_req *req, struct req_in *in,
 	    pv_json_arr_opt(body, "items", 1, ITEMS_MAX, &in->items, err))
 		return -1;
 	if (in->reason != NULL &&
-	    pv_valid_text(in->reason, strlen(in->reason), 0, REASON_MAX, 1,
-	        "reason", err))
+	    pv_valid_text(in->reason, strlen(in->reason), 0, REASON_MAX,
+	        PV_VALID_MULTILINE, "reason", err))
 		return -1;
 	if (json_object_object_get_ex(body, "amount", &v) &&
 	    !json_object_is_type(v, json_type_null)) {
@@ -402,10 +406,17 @@ reserve(struct pv_ctx *ctx, const char *order_pub, const char *order,
 	const char *p[10], *verdict, *pub;
 	PGresult *res;
 
-	if (pv_crypto_token(ctx->arena, "ref_", 12, &pub, err))
-		return -1;
-	snprintf(amt, sizeof(amt), "%" PRId64, amount);
 	p[0] = order;
+	/* The reason in the enum of the provider the order was paid on. */
+	if (pv_crypto_token(ctx->arena, "ref_", 12, &pub, err) ||
+	    pv_db_exec_one(ctx,
+	        PV_SQL("SELECT psp FROM orders WHERE id = $1::bigint"), 1, p,
+	        &res, err) == -1)
+		return -1;
+	p[8] = strcmp(PQgetvalue(res, 0, 0), "adyen") == 0 ?
+	    pv_psp_adyen_reason(in->reason) :
+	    pv_psp_stripe_reason(in->reason);
+	snprintf(amt, sizeof(amt), "%" PRId64, amount);
 	p[1] = pub;
 	p[2] = agent;
 	p[3] = source;
@@ -413,7 +424,6 @@ reserve(struct pv_ctx *ctx, const char *order_pub, const char *order,
 	p[5] = in->lines;
 	p[6] = in->shipping ? "t" : "f";
 	p[7] = in->reason;
-	p[8] = pv_psp_stripe_reason(in->reason);
 	p[9] = store_refund_id;
 	if (pv_db_exec(ctx,
 	        PV_SQL("SELECT verdict, amount_minor, left_minor, bad_line"
@@ -774,10 +784,18 @@ pv_refund_redrive(struct pv_ctx *ctx, const struct pv_job *job,
 
 /* The mirror's view of a refund and its order. */
 struct mirror {
-	const char *id, *public_id, *order, *platform, *merchant, *psp;
-	const char *currency, *status, *store_refund_id;
-	int64_t amount_minor, shipping_minor;
-	int restock;
+	const char *id;              /* refunds.id */
+	const char *public_id;       /* ref_... */
+	const char *order;           /* orders.id */
+	const char *platform;        /* the Shopify order gid, or NULL */
+	const char *merchant;        /* the merchant's public id */
+	const char *psp;             /* the order's provider: the gateway */
+	const char *currency;        /* ISO 4217 */
+	const char *status;          /* refunds.status */
+	const char *store_refund_id; /* Shopify's refund, or NULL */
+	int64_t amount_minor;        /* the refund */
+	int64_t shipping_minor;      /* of which shipping */
+	int restock;                 /* merchant_shopify.refund_restock */
 };
 
 static int

@@ -932,6 +932,68 @@ START_TEST(test_refunds_unknown_outcome_redriven_once)
 }
 END_TEST
 
+/* Polls the order until money_state() is want (or gives up). */
+static void
+money_state_becomes(const struct pv_httpc_server *s, const char *header,
+    const char *order, const char *want)
+{
+	int i;
+
+	for (i = 0; i < 200 && strcmp(money_state(s, header, order), want) != 0;
+	     i++)
+		usleep(25000);
+	ck_assert_str_eq(money_state(s, header, order), want);
+}
+
+START_TEST(test_refunds_adyen_pending_then_webhook)
+{
+	const struct pv_httpc_server *s = &servers[0];
+	struct pv_fake *ady = pv_fake_start("tests/fakes/fake_adyen.py", NULL);
+	struct json_object *o, *cfgj;
+	char m[32], mug[48], key[128], out[4096], order[32], body[512];
+	char base[128];
+
+	ck_assert_ptr_nonnull(ady);
+	cfgj = pv_fake_call(ady, "POST", "/__fake/config", "{}");
+	ck_assert_ptr_nonnull(cfgj);
+	merchant("USD", "usd.jsonl", m, sizeof(m));
+	snprintf(base, sizeof(base), "%s/v71", pv_fake_url(ady));
+	ck_assert_msg(pv_proc_ctl(out, sizeof(out), "merchant", "connect-adyen",
+	                  m, "--api-key", str(cfgj, "api_key"),
+	                  "--merchant-account", str(cfgj, "merchant_account"),
+	                  "--hmac-key", str(cfgj, "hmac_key"), "--api-base",
+	                  base, "--json", NULL) == 0,
+	    "connect-adyen: %s", out);
+	json_object_put(cfgj);
+	snprintf(body, sizeof(body),
+	    "{\"webhook_url\": \"%s/webhooks/adyen/%s\"}", s->base, m);
+	ck_assert_int_eq(pv_fake_do(ady, "POST", "/__fake/config", body), 0);
+	agent(m, key, sizeof(key));
+	find(s, key, m, "mug", mug, sizeof(mug));
+	create(s, key, m, mug, "1", "US", order);
+	o = pay(s, key, order, "adyen_test_APPROVED", 200);
+	ck_assert_str_eq(str(o, "payment_status"), "succeeded");
+	json_object_put(o);
+	/* Adyen answers "received": pending until its REFUND webhook. */
+	o = refund(s, key, order,
+	    "{\"amount\": \"10.00\", \"reason\": \"fraud on the card\"}", 200);
+	ck_assert_str_eq(str(o, "refund_status"), "pending");
+	ck_assert_str_eq(str(o, "refunded_total"), "0.00");
+	json_object_put(o);
+	money_state_becomes(s, key, order,
+	    "10.00 partially_refunded partially_refunded");
+	o = refund(s, key, order, NULL, 200);
+	ck_assert_str_eq(str(o, "refund_amount"), "9.99");
+	ck_assert_str_eq(str(o, "refund_status"), "pending");
+	ck_assert_str_eq(str(o, "new_order_status"), "refunded");
+	json_object_put(o);
+	money_state_becomes(s, key, order, "19.99 refunded refunded");
+	ck_assert_int_eq(refund_events(s, key, order, "refund.created"), 2);
+	ck_assert_int_eq(refund_events(s, key, order, "refund.succeeded"), 2);
+	pv_fake_stop(ady);
+}
+END_TEST
+
 START_TEST(test_refunds_mirrored_to_shopify_once)
 {
 	const struct pv_httpc_server *s = &servers[0];
@@ -1043,6 +1105,7 @@ refunds_suite(void)
 	tcase_add_test(tc, test_refunds_bad_requests_change_nothing);
 	tcase_add_test(tc, test_refunds_cancel_before_and_after_payment);
 	tcase_add_test(tc, test_refunds_unknown_outcome_redriven_once);
+	tcase_add_test(tc, test_refunds_adyen_pending_then_webhook);
 	tcase_add_test(tc, test_refunds_mirrored_to_shopify_once);
 	suite_add_tcase(s, tc);
 	return s;
