@@ -994,6 +994,36 @@ START_TEST(test_refunds_adyen_pending_then_webhook)
 }
 END_TEST
 
+START_TEST(test_refunds_idempotent_replay)
+{
+	const struct pv_httpc_server *s = &servers[0];
+	struct shop w;
+	struct json_object *o;
+	char order[32], pi[64], idem[96], path[128], first[40];
+
+	shop_make(&w, s);
+	paid(s, &w, "1", order);
+	intent_of(s, w.a, order, pi, sizeof(pi));
+	snprintf(idem, sizeof(idem), "Idempotency-Key: rf-%ld-%s",
+	    (long)getpid(), order);
+	snprintf(path, sizeof(path), "/agent/v1/orders/%s/refund", order);
+	o = call(s, w.a, idem, "POST", path, "{\"amount\": \"2.00\"}", 200);
+	snprintf(first, sizeof(first), "%s", str(o, "refund_id"));
+	json_object_put(o);
+	/* The same key again, on the other server: the same refund. */
+	o = call(&servers[1], w.a, idem, "POST", path, "{\"amount\": \"2.00\"}",
+	    200);
+	ck_assert_str_eq(str(o, "refund_id"), first);
+	json_object_put(o);
+	/* The same key with another body: 422. */
+	o = call(s, w.a, idem, "POST", path, "{\"amount\": \"3.00\"}", 422);
+	json_object_put(o);
+	ck_assert_int_eq(stripe_refunds(pi, NULL), 1);
+	ck_assert_str_eq(money_state(s, w.a, order),
+	    "2.00 partially_refunded partially_refunded");
+}
+END_TEST
+
 START_TEST(test_refunds_mirrored_to_shopify_once)
 {
 	const struct pv_httpc_server *s = &servers[0];
@@ -1106,6 +1136,7 @@ refunds_suite(void)
 	tcase_add_test(tc, test_refunds_cancel_before_and_after_payment);
 	tcase_add_test(tc, test_refunds_unknown_outcome_redriven_once);
 	tcase_add_test(tc, test_refunds_adyen_pending_then_webhook);
+	tcase_add_test(tc, test_refunds_idempotent_replay);
 	tcase_add_test(tc, test_refunds_mirrored_to_shopify_once);
 	suite_add_tcase(s, tc);
 	return s;
