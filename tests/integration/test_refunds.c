@@ -948,7 +948,9 @@ money_state_becomes(const struct pv_httpc_server *s, const char *header,
 START_TEST(test_refunds_adyen_pending_then_webhook)
 {
 	const struct pv_httpc_server *s = &servers[0];
-	struct pv_fake *ady = pv_fake_start("tests/fakes/fake_adyen.py", NULL);
+	/* Its own pspReferences: the orders suite's fake used the first. */
+	struct pv_fake *ady = pv_fake_start("tests/fakes/fake_adyen.py",
+	    (const char *const[]){ "--psp-base", "8816700000000000", NULL });
 	struct json_object *o, *cfgj;
 	char m[32], mug[48], key[128], out[4096], order[32], body[512];
 	char base[128];
