@@ -945,6 +945,23 @@ money_state_becomes(const struct pv_httpc_server *s, const char *header,
 	ck_assert_str_eq(money_state(s, header, order), want);
 }
 
+/*
+ * An Adyen refund's answer: pending with nothing counted yet, or, when
+ * the webhook came first, succeeded with refunded_total total.
+ */
+static void
+settled_or_pending(struct json_object *o, const char *total)
+{
+	const char *st = str(o, "refund_status");
+
+	if (strcmp(st, "pending") == 0)
+		ck_assert_str_ne(str(o, "refunded_total"), total);
+	else {
+		ck_assert_str_eq(st, "succeeded");
+		ck_assert_str_eq(str(o, "refunded_total"), total);
+	}
+}
+
 START_TEST(test_refunds_adyen_pending_then_webhook)
 {
 	const struct pv_httpc_server *s = &servers[0];
@@ -976,17 +993,19 @@ START_TEST(test_refunds_adyen_pending_then_webhook)
 	o = pay(s, key, order, "adyen_test_APPROVED", 200);
 	ck_assert_str_eq(str(o, "payment_status"), "succeeded");
 	json_object_put(o);
-	/* Adyen answers "received": pending until its REFUND webhook. */
+	/*
+	 * Adyen answers "received": pending until its REFUND webhook, which
+	 * the fake sends at once, so it may beat our own answer.
+	 */
 	o = refund(s, key, order,
 	    "{\"amount\": \"10.00\", \"reason\": \"fraud on the card\"}", 200);
-	ck_assert_str_eq(str(o, "refund_status"), "pending");
-	ck_assert_str_eq(str(o, "refunded_total"), "0.00");
+	settled_or_pending(o, "10.00");
 	json_object_put(o);
 	money_state_becomes(s, key, order,
 	    "10.00 partially_refunded partially_refunded");
 	o = refund(s, key, order, NULL, 200);
 	ck_assert_str_eq(str(o, "refund_amount"), "9.99");
-	ck_assert_str_eq(str(o, "refund_status"), "pending");
+	settled_or_pending(o, "19.99");
 	ck_assert_str_eq(str(o, "new_order_status"), "refunded");
 	json_object_put(o);
 	money_state_becomes(s, key, order, "19.99 refunded refunded");
