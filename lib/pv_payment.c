@@ -22,6 +22,7 @@
 #include "pv_log.h"
 #include "pv_order.h"
 #include "pv_payment.h"
+#include "pv_refund.h"
 #include "pv_valid.h"
 
 #define AAD_SECRET  "/psp_secret"
@@ -732,6 +733,9 @@ hook_tx(struct pv_ctx *ctx, void *arg, struct pv_err *err)
 	}
 	h->outcome = "ignored";
 	if (ev->kind == PV_PSP_EV_PAYMENT && apply_payment_event(ctx, h, err))
+		return -1;
+	if (ev->kind == PV_PSP_EV_REFUND &&
+	    pv_refund_hook(ctx, h->merchant, ev, &h->outcome, err))
 		return -1;
 	p[2] = h->outcome;
 	return pv_db_exec(ctx,

@@ -27,6 +27,7 @@
 #include "pv_order.h"
 #include "pv_order_push.h"
 #include "pv_psp_sandbox.h"
+#include "pv_refund.h"
 #include "pv_sync.h"
 #include "pv_valid.h"
 #include "pv_worker.h"
@@ -43,6 +44,8 @@ const struct pv_job_handler pv_worker_handlers[] = {
 	{ PV_ORDER_PUSH_KIND, pv_order_push },
 	{ PV_AGENT_WEBHOOK_KIND, pv_agent_webhook_job },
 	{ PV_MAIL_KIND, pv_mail_job },
+	{ PV_REFUND_REDRIVE_KIND, pv_refund_redrive },
+	{ PV_REFUND_SHOPIFY_KIND, pv_refund_shopify },
 };
 const size_t pv_worker_nhandlers =
     sizeof(pv_worker_handlers) / sizeof(pv_worker_handlers[0]);

@@ -68,8 +68,8 @@ Control channel (JSON in, JSON out):
                           item fields get defaults) and answers the
                           deliveries
 
-Usage: fake_adyen.py [--port P] [--port-file F] [--exit-with-parent]
-       [--self-test] [--verbose]
+Usage: fake_adyen.py [--port P] [--port-file F] [--psp-base N]
+       [--exit-with-parent] [--self-test] [--verbose]
 The chosen port is printed on stdout (one line) once it is listening.
 """
 
@@ -195,7 +195,9 @@ class Fake:
 
     def next_psp(self):
         self.psp_seq += 1
-        return "%016d" % (PSP_BASE + self.psp_seq)
+        base = getattr(getattr(self, "args", None), "psp_base", None)
+        return "%016d" % ((base if base is not None else PSP_BASE) +
+                          self.psp_seq)
 
     def item(self, psp, code, success, reference, amount, original=None,
              reason=None, operations=None):
@@ -744,6 +746,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--port-file")
+    ap.add_argument("--psp-base", type=int, default=None,
+                    help="pspReferences count up from this 16-digit number, "
+                    "so several fakes over one database never reuse one")
     ap.add_argument("--exit-with-parent", action="store_true")
     ap.add_argument("--self-test", action="store_true")
     ap.add_argument("--verbose", action="store_true")

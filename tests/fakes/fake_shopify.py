@@ -13,7 +13,12 @@ of external-apis.md 2.3 by their root field:
   orderCreate(order, options)
                             a paid order; unknown variants -> userErrors
   orders(first, query)      "tag:X" finds orders by tag
-  order(id)                 one order
+  order(id)                 one order, with lineItems { id quantity variant }
+                            and refunds { id note totalRefundedSet }
+  refundCreate(input)       a refund of line items (lineItemId, quantity,
+                            restockType), shipping.amount and REFUND
+                            transactions; more than was paid or than a
+                            line has left -> userErrors
 
 Like Shopify it answers 401 without the right X-Shopify-Access-Token,
 echoes X-Shopify-API-Version (an unsupported but well-formed version falls
@@ -50,6 +55,7 @@ Control channel (JSON in, JSON out), for fault injection and assertions:
                           (lower-case names), body, root field, status;
                           ?since=N skips the first N
   GET  /__fake/orders     the orders created, as stored
+  GET  /__fake/refunds    the refunds created, as stored (?order=gid)
   POST /__fake/webhook    {"url", "topic", "body", "bad_hmac", "duplicate",
                            "webhook_id", "secret", "shop", "order",
                            "product", "fulfillment"}: POSTs a webhook
@@ -205,6 +211,8 @@ class Fake:
         self.faults = []
         self.requests = []
         self.orders = []
+        self.refunds = []
+        self.refund_seq = 0
         self.webhooks = []
         self.order_seq = 1000
         self.webhook_seq = 0
@@ -277,9 +285,13 @@ class Fake:
                 "totalPriceSet", "shippingAddress")
         node = {k: o[k] for k in keep}
         node["lineItems"] = {"nodes": [
-            {"variant": {"id": li["variantId"]}, "quantity": li["quantity"],
-             "sku": li["sku"], "title": li["title"]}
+            {"id": li["id"], "variant": {"id": li["variantId"]},
+             "quantity": li["quantity"], "sku": li["sku"],
+             "title": li["title"]}
             for li in o["lineItems"]]}
+        node["refunds"] = [{"id": r["id"], "note": r["note"],
+                            "totalRefundedSet": r["totalRefundedSet"]}
+                           for r in o.get("refunds", [])]
         node["fulfillments"] = []
         return node
 
@@ -297,7 +309,8 @@ class Fake:
         if root == "orders":
             first = v.get("first") if isinstance(v.get("first"), int) else 1
             return 2 + first * 3
-        return {"orderCreate": 10, "order": 3}.get(root, 1)
+        return {"orderCreate": 10, "refundCreate": 10,
+                "order": 3}.get(root, 1)
 
     # One resolver per root field: (data, actual cost), or ("error",
     # message, code) for a top-level GraphQL error.
@@ -369,7 +382,9 @@ class Fake:
                                "code": "INVALID"})
             else:
                 p, v2 = found
-                lines.append({"variantId": v2["id"], "quantity": qty,
+                lines.append({"id": gid("LineItem", (self.order_seq + 1) *
+                                        1000 + len(lines) + 1),
+                              "variantId": v2["id"], "quantity": qty,
                               "sku": v2["sku"], "price": v2["price"],
                               "title": p["title"]})
         if errors:
@@ -400,6 +415,8 @@ class Fake:
             "note": order.get("note"),
             "options": v.get("options") or {},
             "input": order,
+            "totalMinor": total,
+            "refunds": [],
         }
         self.orders.append(stored)
         return {"orderCreate": {"order": self.order_node(stored),
@@ -427,9 +444,81 @@ class Fake:
         o = next((o for o in self.orders if o["id"] == v.get("id")), None)
         return {"order": self.order_node(o) if o else None}, 3
 
+    def q_refund_create(self, q, v):
+        inp = v.get("input") or {}
+        o = next((o for o in self.orders if o["id"] == inp.get("orderId")),
+                 None)
+
+        def fail(field, message, code="INVALID"):
+            return {"refundCreate": {"refund": None, "order": None,
+                                     "userErrors": [{
+                                         "field": field, "message": message,
+                                         "code": code}]}}, 10
+        if o is None:
+            return fail(["orderId"], "Order does not exist", "NOT_FOUND")
+        done = {}
+        for r in o["refunds"]:
+            for li in r["refundLineItems"]:
+                done[li["lineItemId"]] = done.get(li["lineItemId"], 0) + \
+                    li["quantity"]
+        items = []
+        for i, li in enumerate(inp.get("refundLineItems") or []):
+            line = next((x for x in o["lineItems"]
+                         if x["id"] == li.get("lineItemId")), None)
+            qty = li.get("quantity")
+            if line is None:
+                return fail(["refundLineItems", str(i), "lineItemId"],
+                            "Line item does not exist")
+            if not isinstance(qty, int) or qty < 1 or \
+                    done.get(line["id"], 0) + qty > line["quantity"]:
+                return fail(["refundLineItems", str(i), "quantity"],
+                            "Quantity cannot refund more items than were "
+                            "purchased")
+            if li.get("restockType", "NO_RESTOCK") not in \
+                    ("RETURN", "CANCEL", "NO_RESTOCK"):
+                return fail(["refundLineItems", str(i), "restockType"],
+                            "Invalid restock type")
+            items.append({"lineItemId": line["id"], "quantity": qty,
+                          "restockType": li.get("restockType",
+                                                "NO_RESTOCK")})
+        amount = 0
+        for i, t in enumerate(inp.get("transactions") or []):
+            m = re.fullmatch(r"(\d+)(?:\.(\d{1,2}))?", str(t.get("amount")))
+            if not m or t.get("kind") != "REFUND":
+                return fail(["transactions", str(i), "amount"],
+                            "Invalid refund transaction")
+            amount += int(m.group(1)) * 100 + int((m.group(2) or "0")
+                                                  .ljust(2, "0"))
+        refunded = sum(r["amountMinor"] for r in o["refunds"])
+        if amount + refunded > o["totalMinor"]:
+            return fail(["transactions", "0", "amount"],
+                        "Refund amount exceeds the amount paid")
+        self.refund_seq += 1
+        currency = o["totalPriceSet"]["shopMoney"]["currencyCode"]
+        stored = {"id": gid("Refund", self.refund_seq),
+                  "orderId": o["id"], "note": inp.get("note"),
+                  "notify": inp.get("notify"), "amountMinor": amount,
+                  "totalRefundedSet": {"shopMoney": {
+                      "amount": "%d.%02d" % (amount // 100, amount % 100),
+                      "currencyCode": currency}},
+                  "refundLineItems": items,
+                  "shipping": inp.get("shipping"),
+                  "transactions": inp.get("transactions") or [],
+                  "createdAt": self.now_iso()}
+        o["refunds"].append(stored)
+        self.refunds.append(stored)
+        refunded += amount
+        o["displayFinancialStatus"] = "REFUNDED" \
+            if refunded >= o["totalMinor"] else "PARTIALLY_REFUNDED"
+        return {"refundCreate": {
+            "refund": {"id": stored["id"],
+                       "totalRefundedSet": stored["totalRefundedSet"]},
+            "order": self.order_node(o), "userErrors": []}}, 10
+
     RESOLVERS = {"shop": q_shop, "products": q_products,
                  "product": q_product, "orderCreate": q_order_create,
-                 "orders": q_orders, "order": q_order}
+                 "orders": q_orders, "order": q_order,
+                 "refundCreate": q_refund_create}
 
     def graphql(self, root, query, variables):
         """Runs one operation under the bucket; returns the body."""
@@ -659,6 +748,12 @@ class Handler(BaseHTTPRequestHandler):
                 out = [{k: o[k] for k in o if k != "createdMono"}
                        for o in fake.orders]
                 return self.reply(200, {"orders": out})
+            if what == "refunds":
+                q = urllib.parse.parse_qs(url.query)
+                want = q.get("order", [None])[0]
+                return self.reply(200, {"refunds": [
+                    r for r in fake.refunds
+                    if want is None or r["orderId"] == want]})
             if what == "webhook" and method == "POST":
                 spec = dict(arg)
                 fake.webhook_seq += 1

@@ -96,7 +96,7 @@ Control channel (JSON in, JSON out):
                           events now and answers with the deliveries.
 
 Usage: fake_stripe.py [--port P] [--port-file F] [--key K] [--secret S]
-       [--exit-with-parent] [--self-test] [--verbose]
+       [--id-tag T] [--exit-with-parent] [--self-test] [--verbose]
 The chosen port is printed on stdout (one line) once it is listening.
 """
 
@@ -305,7 +305,8 @@ class Fake:
 
     def next_id(self, prefix):
         self.seq[prefix] = self.seq.get(prefix, 0) + 1
-        return "%s_fake_%06d" % (prefix, self.seq[prefix])
+        return "%s_fake_%s%06d" % (prefix, getattr(self.args, "id_tag", ""),
+                                   self.seq[prefix])
 
     # --- objects -------------------------------------------------------
 
@@ -1209,6 +1210,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--port-file")
+    ap.add_argument("--id-tag", default="",
+                    help="letters put in every id (pi_fake_<tag>000001), so "
+                    "several fakes over one database never reuse an id")
     ap.add_argument("--key", default="sk_test_fake_0123456789abcdef")
     ap.add_argument("--secret", default="whsec_fake_0123456789abcdef")
     ap.add_argument("--exit-with-parent", action="store_true")
