@@ -22,6 +22,8 @@
 #include "pv_log.h"
 #include "pv_shopify.h"
 #include "pv_shopify_hooks.h"
+#include "pv_money.h"
+#include "pv_refund.h"
 #include "pv_sig.h"
 #include "pv_sync.h"
 #include "pv_valid.h"
@@ -377,10 +379,48 @@ on_order_cancelled(struct pv_ctx *ctx, struct hook *h, struct pv_err *err)
 	return 0;
 }
 
+/* Queues refund.from_store for a refunds/create delivery. */
+static int
+queue_store_refund(struct pv_ctx *ctx, struct hook *h, const char *order_gid,
+    struct json_object *txs, struct pv_err *err)
+{
+	struct json_object *p = pv_json_new_obj(ctx->arena, err), *amounts, *t;
+	const char *refund_gid, *payload, *key, *kind, *status, *amount;
+	size_t i;
+
+	refund_gid = gid_of(ctx, h->body, "Refund", "id", err);
+	if (refund_gid == NULL)
+		return err->code != PV_OK ? -1 : 0;
+	amounts = pv_json_new_arr(ctx->arena, err);
+	for (i = 0; i < json_object_array_length(txs); i++) {
+		t = json_object_array_get_idx(txs, i);
+		kind = jstr(t, "kind");
+		status = jstr(t, "status");
+		amount = jstr(t, "amount");
+		if (kind != NULL && strcmp(kind, "refund") == 0 &&
+		    (status == NULL || strcmp(status, "success") == 0) &&
+		    amount != NULL)
+			pv_json_push_str(amounts, amount, err);
+	}
+	pv_json_set_str(p, "merchant_id", h->merchant, err);
+	pv_json_set_str(p, "platform_order_id", order_gid, err);
+	pv_json_set_str(p, "store_refund_id", refund_gid, err);
+	pv_json_set_str(p, "note", bounded(jstr(h->body, "note"), 1000), err);
+	pv_json_set(p, "amounts", amounts, err);
+	if (err->code != PV_OK ||
+	    pv_json_to_str(ctx->arena, p, &payload, NULL, err) == -1 ||
+	    (key = pv_arena_printf(ctx->arena, err,
+	         PV_SHOPIFY_HOOKS_STORE_REFUND_KIND ":%s", refund_gid)) == NULL)
+		return -1;
+	return pv_job_enqueue(ctx, PV_SHOPIFY_HOOKS_STORE_REFUND_KIND, payload,
+	    key, 0, err);
+}
+
 /*
- * refunds/create: recorded as a flagged order event with the refund's
- * transactions; nothing is queued.  The refunds work reconciles these
- * with our own refunds (XXX issue 6: until then a human does).
+ * refunds/create: recorded as an order event with the refund's
+ * transactions, and a refund.from_store job queued (once per Shopify
+ * refund) to send the money back through the payment provider, unless
+ * the refund is our own mirror (pv_refund_from_store tells).
  */
 static int
 on_refund(struct pv_ctx *ctx, struct hook *h, struct pv_err *err)
@@ -422,9 +462,11 @@ on_refund(struct pv_ctx *ctx, struct hook *h, struct pv_err *err)
 		}
 	pv_json_set(d, "transactions", txs, err);
 	if (err->code != PV_OK ||
-	    order_event(ctx, oid, "store.refund", d, true, err) == -1)
+	    order_event(ctx, oid, "store.refund", d, false, err) == -1)
 		return -1;
-	h->outcome = "recorded";
+	if (queue_store_refund(ctx, h, gid, txs, err) == -1)
+		return -1;
+	h->outcome = "refund_queued";
 	return 0;
 }
 
@@ -973,4 +1015,95 @@ pv_shopify_hooks_handle(struct pv_ctx *ctx, const struct pv_req *req,
 {
 	return pv_route_dispatch(ctx, routes,
 	    sizeof(routes) / sizeof(routes[0]), req, resp, err);
+}
+
+/* What pv_refund_from_store's failure means for a job. */
+static int
+refund_job_result(const char *what, const struct pv_err *err)
+{
+	if (err->code == PV_E_NOTFOUND || err->code == PV_E_CONFLICT ||
+	    err->code == PV_E_INVALID) {
+		pv_log_msg(PV_LOG_WARN, "%s: %s", what, err->msg);
+		return PV_JOB_PERMANENT;
+	}
+	return -1;
+}
+
+int
+pv_shopify_hooks_cancel_refund_job(struct pv_ctx *ctx, const struct pv_job *job,
+    struct pv_err *err)
+{
+	const char *pub, *p[1], *store_id, *outcome;
+	PGresult *res;
+
+	if (pv_json_str(job->args, "order_id", 1, 64, &pub, err) == -1)
+		return PV_JOB_PERMANENT;
+	p[0] = pub;
+	if (pv_db_exec(ctx,
+	        PV_SQL("SELECT m.public_id, o.platform_order_id,"
+	               " o.total_minor - coalesce((SELECT sum(r.amount_minor)"
+	               "  FROM refunds r WHERE r.order_id = o.id"
+	               "  AND r.status <> 'failed'), 0)"
+	               " FROM orders o JOIN merchants m ON m.id = o.merchant_id"
+	               " WHERE o.public_id = $1"),
+	        1, p, &res, err) == -1)
+		return -1;
+	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 1)) {
+		PV_ERR(err, PV_E_NOTFOUND, NULL, "no pushed order %s", pub);
+		return PV_JOB_PERMANENT;
+	}
+	if (strtoll(PQgetvalue(res, 0, 2), NULL, 10) <= 0)
+		return 0; /* refunded already */
+	if ((store_id = pv_arena_printf(ctx->arena, err, "cancel:%s",
+	         PQgetvalue(res, 0, 1))) == NULL)
+		return -1;
+	if (pv_refund_from_store(ctx, PQgetvalue(res, 0, 0),
+	        PQgetvalue(res, 0, 1), strtoll(PQgetvalue(res, 0, 2), NULL, 10),
+	        store_id, "cancelled in the store", &outcome, err) == -1)
+		return refund_job_result("refund.store_cancel", err);
+	pv_log_msg(PV_LOG_INFO, "refund.store_cancel %s: %s", pub, outcome);
+	return 0;
+}
+
+int
+pv_shopify_hooks_store_refund_job(struct pv_ctx *ctx, const struct pv_job *job,
+    struct pv_err *err)
+{
+	const char *merchant, *gid, *refund, *note = NULL, *cur, *a, *outcome;
+	const char *p[2];
+	struct json_object *amounts;
+	int64_t total = 0, v;
+	PGresult *res;
+	size_t i;
+
+	if (pv_json_str(job->args, "merchant_id", 1, 64, &merchant, err) ||
+	    pv_json_str(job->args, "platform_order_id", 1, 255, &gid, err) ||
+	    pv_json_str(job->args, "store_refund_id", 1, 255, &refund, err) ||
+	    pv_json_str_opt(job->args, "note", 0, 1000, &note, err) ||
+	    pv_json_arr(job->args, "amounts", 0, 100, &amounts, err))
+		return PV_JOB_PERMANENT;
+	p[0] = merchant;
+	p[1] = gid;
+	if (pv_db_exec(ctx,
+	        PV_SQL("SELECT o.currency FROM orders o JOIN merchants m"
+	               " ON m.id = o.merchant_id WHERE m.public_id = $1"
+	               " AND o.platform_order_id = $2"),
+	        2, p, &res, err) == -1)
+		return -1;
+	if (PQntuples(res) != 1)
+		return PV_JOB_PERMANENT; /* recorded as unknown_order already */
+	cur = PQgetvalue(res, 0, 0);
+	for (i = 0; i < json_object_array_length(amounts); i++) {
+		if (pv_json_at_str(amounts, i, 1, 64, &a, err) ||
+		    pv_money_parse(a, strlen(a), cur, 0, &v, "amounts", err) ||
+		    __builtin_add_overflow(total, v, &total))
+			return PV_JOB_PERMANENT;
+	}
+	if (total <= 0)
+		return 0; /* a restock-only refund moves no money */
+	if (pv_refund_from_store(ctx, merchant, gid, total, refund, note,
+	        &outcome, err) == -1)
+		return refund_job_result("refund.from_store", err);
+	pv_log_msg(PV_LOG_INFO, "refund.from_store %s: %s", refund, outcome);
+	return 0;
 }

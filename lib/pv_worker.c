@@ -28,6 +28,7 @@
 #include "pv_order_push.h"
 #include "pv_psp_sandbox.h"
 #include "pv_refund.h"
+#include "pv_shopify_hooks.h"
 #include "pv_sync.h"
 #include "pv_valid.h"
 #include "pv_worker.h"
@@ -46,6 +47,9 @@ const struct pv_job_handler pv_worker_handlers[] = {
 	{ PV_MAIL_KIND, pv_mail_job },
 	{ PV_REFUND_REDRIVE_KIND, pv_refund_redrive },
 	{ PV_REFUND_SHOPIFY_KIND, pv_refund_shopify },
+	{ PV_SHOPIFY_HOOKS_REFUND_KIND, pv_shopify_hooks_cancel_refund_job },
+	{ PV_SHOPIFY_HOOKS_STORE_REFUND_KIND,
+	    pv_shopify_hooks_store_refund_job },
 };
 const size_t pv_worker_nhandlers =
     sizeof(pv_worker_handlers) / sizeof(pv_worker_handlers[0]);

@@ -514,15 +514,30 @@ START_TEST(test_fulfil_store_cancel_flags_or_queues_refund)
 	                     1, (const char *const[]){ w.order })),
 	    "1");
 
-	/* A store refund is recorded and flagged; nothing is queued. */
+	/* A store refund is recorded and queued to go back through the
+	 * payment provider (refund.from_store), once. */
 	snprintf(body, sizeof(body),
 	    "{\"id\": 9, \"order_id\": %ld, \"transactions\": [{\"kind\":"
 	    " \"refund\", \"amount\": \"15.00\", \"currency\": \"USD\"}]}",
 	    w.shopify_id);
 	a = deliver(&w, "refunds/create", "wh-r1", body);
-	ck_assert_str_eq(a.outcome, "recorded");
-	ck_assert_int_eq(count("flagged", &w, "store.refund"), 1);
+	ck_assert_str_eq(a.outcome, "refund_queued");
+	ck_assert_int_eq(count("events", &w, "store.refund"), 1);
 	ck_assert_str_eq(col(&w, "refunded_minor"), "0");
+	ck_assert_str_eq(one(run(PV_SQL("SELECT count(*) FROM jobs WHERE"
+	                                " kind = 'refund.from_store'"
+	                                " AND payload -> 'amounts' ->> 0 ="
+	                                " '15.00' AND payload ->>"
+	                                " 'store_refund_id' ="
+	                                " 'gid://shopify/Refund/9'"),
+	                     0, NULL)),
+	    "1");
+	/* The same refund delivered again queues nothing more. */
+	a = deliver(&w, "refunds/create", "wh-r2", body);
+	ck_assert_str_eq(one(run(PV_SQL("SELECT count(*) FROM jobs WHERE"
+	                                " kind = 'refund.from_store'"),
+	                     0, NULL)),
+	    "1");
 }
 END_TEST
 
