@@ -45,6 +45,7 @@ Control channel (JSON in, JSON out), for fault injection and assertions:
                           = do the work, then close without answering,
                           "max_cost", "graphql_error"), or an object
                           {"status", "body", "retry_after", "delay_ms",
+                           "delay_after_ms" (do the work, then wait),
                           "kind", "field", "requested", "available",
                           "message", "code"} where "field" limits it to
                           one root field and a throttle reports
@@ -685,6 +686,10 @@ class Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.get("kind") == "hangup_after":
             rec["status"] = 0
             return self.hang_up()
+        if fault is not None and fault.get("delay_after_ms"):
+            # The work is done and visible; the answer is late (a
+            # client killed meanwhile never learns the outcome).
+            time.sleep(fault["delay_after_ms"] / 1000.0)
         return self.reply(200, body, hdrs)
 
     def served_version(self, version):
@@ -774,8 +779,10 @@ def normalize(f):
     if isinstance(f, str):
         return {"kind": f}
     f = dict(f)
-    if "kind" not in f and "status" not in f and "delay_ms" not in f:
-        raise ValueError("fault needs kind, status or delay_ms")
+    if "kind" not in f and "status" not in f and "delay_ms" not in f \
+            and "delay_after_ms" not in f:
+        raise ValueError("fault needs kind, status, delay_ms or "
+                         "delay_after_ms")
     return f
 
 

@@ -10,6 +10,8 @@
  * changes nothing, a newer delivered event delivers it, and the
  * in-transit list shows only the agent's own orders.
  */
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -372,6 +374,120 @@ START_TEST(test_fulfil_webhooks_and_tracking)
 }
 END_TEST
 
+/* Starts pivota-worker as a daemon (lease 2 s); its pid. */
+static pid_t
+worker_daemon(void)
+{
+	char path[512];
+	pid_t pid;
+
+	ck_assert_int_lt(snprintf(path, sizeof(path), "%s/bin/pivota-worker",
+	                     getenv("PV_BUILD_DIR")),
+	    (int)sizeof(path));
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		execl(path, path, "--id", "doomed", "--lease", "2", "--poll",
+		    "200", (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Orders the fake store holds with tag (our order id). */
+static int
+store_orders(const char *tag)
+{
+	struct json_object *o =
+	    pv_fake_call(fake, "GET", "/__fake/orders", NULL);
+	struct json_object *arr;
+	size_t i;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(o);
+	arr = json_object_is_type(o, json_type_array) ?
+	    o :
+	    pv_httpc_json_get(o, "orders");
+	for (i = 0; arr != NULL && i < json_object_array_length(arr); i++)
+		if (strstr(json_object_to_json_string(
+		               json_object_array_get_idx(arr, i)),
+		        tag) != NULL)
+			n++;
+	json_object_put(o);
+	return n;
+}
+
+/*
+ * The worker is kill -9'd after Shopify created the order but before
+ * its answer arrived: the worker that takes the job over finds the
+ * order by our tag and does not create a second one.
+ */
+START_TEST(test_fulfil_push_survives_kill_9)
+{
+	const struct pv_httpc_server *s = &servers[0];
+	struct json_object *o, *p;
+	char m[32], a[160], product[48], order[32], body[1024];
+	pid_t pid;
+	int i, status;
+
+	merchant(s, m, sizeof(m));
+	agent(m, a, sizeof(a));
+	snprintf(body, sizeof(body),
+	    "/agent/v1/products/search?merchant_id=%s&q=fake", m);
+	o = call(s, a, "GET", body, NULL, 200);
+	p = json_object_array_get_idx(pv_httpc_json_get(o, "products"), 0);
+	ck_assert_ptr_nonnull(p);
+	snprintf(product, sizeof(product), "%s", jstr(p, "id"));
+	json_object_put(o);
+	snprintf(body, sizeof(body),
+	    "{\"merchant_id\": \"%s\", \"customer_email\": \"k@test.example\","
+	    " \"items\": [{\"product_id\": \"%s\", \"quantity\": 1}],"
+	    " \"shipping_address\": {\"name\": \"Kill Nine\", "
+	    "\"address_line1\":"
+	    " \"1 Main St\", \"city\": \"Town\", \"postal_code\": \"12345\","
+	    " \"country\": \"US\"}}",
+	    m, product);
+	o = call(s, a, "POST", "/agent/v1/orders/create", body, 200);
+	snprintf(order, sizeof(order), "%s", jstr(o, "order_id"));
+	json_object_put(o);
+	/* Shopify will create the order, then answer 30 s late. */
+	ck_assert_int_eq(pv_fake_do(fake, "POST", "/__fake/faults",
+	                     "{\"next\": [{\"field\": \"orderCreate\","
+	                     " \"delay_after_ms\": 30000}]}"),
+	    0);
+	snprintf(body, sizeof(body),
+	    "{\"order_id\": \"%s\", \"payment_method\": {\"type\": \"card\","
+	    " \"token\": \"pm_card_visa\"}}",
+	    order);
+	o = call(s, a, "POST", "/agent/v1/payments", body, 200);
+	json_object_put(o);
+	pid = worker_daemon();
+	for (i = 0; i < 300 && store_orders(order) == 0; i++)
+		usleep(50000);
+	ck_assert_msg(store_orders(order) == 1, "the store never got %s",
+	    order);
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	snprintf(body, sizeof(body), "/agent/v1/orders/%s", order);
+	o = call(s, a, "GET", body, NULL, 200);
+	ck_assert_str_eq(jstr(o, "order.status"), "paid");
+	json_object_put(o);
+	/* The lease (2 s) runs out; another worker takes the job over. */
+	for (i = 0; i < 40; i++) {
+		usleep(250000);
+		ck_assert_int_eq(worker_once(), 0);
+		o = call(s, a, "GET", body, NULL, 200);
+		if (strcmp(jstr(o, "order.status"), "processing") == 0) {
+			json_object_put(o);
+			break;
+		}
+		json_object_put(o);
+	}
+	ck_assert_msg(i < 40, "the push was never taken over");
+	ck_assert_int_eq(store_orders(order), 1);
+}
+END_TEST
+
 Suite *
 fulfil_suite(void)
 {
@@ -381,6 +497,7 @@ fulfil_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_fulfil_webhooks_and_tracking);
+	tcase_add_test(tc, test_fulfil_push_survives_kill_9);
 	suite_add_tcase(s, tc);
 	return s;
 }
