@@ -94,6 +94,21 @@ START_TEST(test_sdk_python)
 }
 END_TEST
 
+START_TEST(test_sdk_mcp)
+{
+	const char *const argv[] = { "node", "tests/node/mcp_client.mjs",
+		NULL };
+	char bin[512];
+
+	ck_assert_int_lt(snprintf(bin, sizeof(bin), "%s/bin/pivota-mcp",
+	                     getenv("PV_BUILD_DIR")),
+	    (int)sizeof(bin));
+	ck_assert_int_eq(access(bin, X_OK), 0);
+	ck_assert_int_eq(setenv("PIVOTA_MCP_BIN", bin, 1), 0);
+	run(argv);
+}
+END_TEST
+
 START_TEST(test_sdk_openapi)
 {
 	const char *const argv[] = { "node", "tests/node/openapi_check.mjs",
@@ -118,6 +133,7 @@ sdk_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_sdk_python);
 	tcase_add_test(tc, test_sdk_openapi);
+	tcase_add_test(tc, test_sdk_mcp);
 	suite_add_tcase(s, tc);
 	return s;
 }
