@@ -13,6 +13,7 @@ is reused by all its retries, so a retried POST never creates a second
 order or charges twice.
 """
 
+import http.client
 import json
 import os
 import random
@@ -28,6 +29,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Union
 from . import __version__
 from .errors import (APIConnectionError, PivotaError, error_from_response,
                      retry_after_seconds)
+from .webhooks import construct_event
 
 Amount = Union[str, int, Decimal]
 JSON = Dict[str, Any]
@@ -108,6 +110,10 @@ class Pivota:
         self._sleep = sleep
         self.last_response: Optional[Dict[str, Any]] = None
 
+    # Webhooks Pivota sends: construct_event(raw_body, signature_header,
+    # "whsec_...") verifies and parses one (see pivota.webhooks).
+    verify_webhook = staticmethod(construct_event)
+
     # The transport.
 
     def _headers(self, idem: Optional[str], has_body: bool) -> Dict[str, str]:
@@ -172,8 +178,8 @@ class Pivota:
             wait: Optional[float] = None
             try:
                 status, rh, raw = self._once(method, url, data, headers)
-            except (urllib.error.URLError, ConnectionError, socket.timeout,
-                    TimeoutError, OSError) as e:
+            except (urllib.error.URLError, http.client.HTTPException,
+                    socket.timeout, OSError) as e:
                 reason = getattr(e, "reason", e)
                 if not retry or attempt >= self.max_retries:
                     raise APIConnectionError(

@@ -260,6 +260,12 @@ class WebhookTest(unittest.TestCase):
             pivota.verify_signature(self.BODY, good, "whsec_other",
                                     now=1700000000)
 
+    def test_client_verify_webhook(self):
+        h = webhooks.sign_header(self.BODY, self.SECRET)
+        self.assertEqual(pivota.Pivota.verify_webhook(self.BODY, h,
+                                                      self.SECRET)["id"],
+                         "evt_1")
+
     def test_any_v1_may_match(self):
         good = webhooks.sign_header(self.BODY, self.SECRET, 1700000000)
         sig = good.split("v1=")[1]
