@@ -77,7 +77,7 @@ assert.match(text, /HTTP 402/);
 const pay = await ok("pay_order", { order_id: order.order_id, payment_token: "pm_card_visa" });
 assert.equal(pay.payment_status, "succeeded");
 assert.equal(pay.amount, order.total);
-text = await toolError("pay_order", { order_id: order.order_id, payment_token: "pm_card_visa" });
+text = await toolError("pay_order", { order_id: order.order_id, payment_token: "pm_card_mastercard" });
 assert.match(text, /order_already_paid/);
 
 const listed = await ok("list_orders", { merchant_id: MERCHANT, limit: 100 });

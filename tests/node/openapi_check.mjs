@@ -133,7 +133,8 @@ const oid = created.order_id;
 const declined = expect(await call("POST", "/agent/v1/payments", { body: { order_id: oid, payment_method: { type: "card", token: "pm_card_chargeDeclined" } } }), 402);
 if (!declined.decline_code) fail("402 without decline_code");
 const paid = expect(await call("POST", "/agent/v1/payments", { body: { order_id: oid, payment_method: { type: "card", token: "pm_card_visa" } } }), 200);
-expect(await call("POST", "/agent/v1/payments", { body: { order_id: oid, payment_method: { type: "card", token: "pm_card_visa" } } }), 409);
+// Another card for a paid order: 409 (the same card again is a retry).
+expect(await call("POST", "/agent/v1/payments", { body: { order_id: oid, payment_method: { type: "card", token: "pm_card_mastercard" } } }), 409);
 expect(await call("GET", `/agent/v1/payments/${paid.payment_id}`), 200);
 expect(await call("GET", `/agent/v1/orders/${oid}`), 200);
 expect(await call("GET", "/agent/v1/orders/ORD_0000000000000000"), 404);
