@@ -13,6 +13,7 @@
 
 #include "pv_account.h"
 #include "pv_agent.h"
+#include "pv_agent_events.h"
 #include "pv_buf.h"
 #include "pv_config.h"
 #include "pv_crypto.h"
@@ -423,6 +424,7 @@ static const struct pv_route routes[] = {
 	    PV_ROUTE_AGENT | PV_ROUTE_IDEMPOTENT },
 	{ PV_GET, "/agent/v1/webhooks", webhook_list, PV_ROUTE_AGENT },
 	{ PV_DELETE, "/agent/v1/webhooks/:id", webhook_delete, PV_ROUTE_AGENT },
+	{ PV_GET, "/agent/v1/events", pv_agent_events_list, PV_ROUTE_AGENT },
 };
 
 /* Routes the account program's requests; see pv_account.h. */

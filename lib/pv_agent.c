@@ -18,58 +18,54 @@
 
 /*
  * One round trip: find the key's agent, and if it is active advance
- * its minute window and day counters.  The day counter only counts
- * requests the minute limit let through.  No row: unknown, revoked or
- * expired key.  A row without counts: the agent is suspended.  The
- * same statement appends this process's previous usage event
+ * its minute window and day counters (a plain UPDATE of the agent's
+ * agent_rate row, which a trigger creates with the agent).  The day counter
+ * only counts requests the minute limit let through.  No row: unknown, revoked
+ * or expired key.  A row without counts: the agent is suspended.  The same
+ * statement appends this process's previous usage event
  * ($2..$11, all NULL when there is none), so an agent request costs
  * one statement in all.
  */
 #define PROLOGUE_SQL \
-	PV_SQL( \
-	    "WITH s AS (SELECT set_config('synchronous_commit', 'off'," \
-	    " true))," \
-	    " u AS (" \
-	    "  INSERT INTO usage_events (agent_id, endpoint, method," \
-	    "   status, latency_us, merchant_id, order_id, gmv_minor," \
-	    "   currency, request_id)" \
-	    "  SELECT $2::bigint, $3, $4, $5::int, $6::int, $7::bigint," \
-	    "   $8, $9::bigint, $10, $11 WHERE $2 IS NOT NULL)," \
-	    " k AS (" \
-	    "  SELECT a.id, a.public_id, a.name, a.status," \
-	    "   a.per_minute_limit, a.daily_quota" \
-	    "  FROM api_keys k JOIN agents a ON a.id = k.agent_id" \
-	    "  WHERE k.key_hash = $1::bytea AND k.revoked_at IS NULL" \
-	    "   AND (k.expires_at IS NULL OR k.expires_at > now()))," \
-	    " r AS (" \
-	    "  INSERT INTO agent_rate AS r" \
-	    "   (agent_id, minute_start, minute_count, day_start," \
-	    "   day_count)" \
-	    "  SELECT id, date_trunc('minute', now()), 1," \
-	    "   (now() AT TIME ZONE 'UTC')::date, 1" \
-	    "  FROM k WHERE status = 'active'" \
-	    "  ON CONFLICT (agent_id) DO UPDATE SET" \
-	    "   minute_count = CASE WHEN r.minute_start =" \
-	    "    EXCLUDED.minute_start THEN r.minute_count + 1 ELSE 1 END," \
-	    "   minute_start = EXCLUDED.minute_start," \
-	    "   day_count = CASE WHEN r.day_start = EXCLUDED.day_start" \
-	    "    THEN r.day_count ELSE 0 END +" \
-	    "    CASE WHEN (CASE WHEN r.minute_start =" \
-	    "     EXCLUDED.minute_start THEN r.minute_count + 1 ELSE 1 END)" \
-	    "     <= (SELECT per_minute_limit FROM k) THEN 1 ELSE 0 END," \
-	    "   day_start = EXCLUDED.day_start" \
-	    "  RETURNING minute_count, day_count," \
-	    "   extract(epoch FROM minute_start)::bigint + 60" \
-	    "    AS minute_reset," \
-	    "   extract(epoch FROM (day_start + 1)::timestamp" \
-	    "    AT TIME ZONE 'UTC')::bigint AS day_reset)" \
-	    " SELECT k.id, k.public_id, k.name, k.status," \
-	    "  k.per_minute_limit, k.daily_quota, r.minute_count," \
-	    "  r.day_count, r.minute_reset, r.day_reset," \
-	    "  EXISTS (SELECT 1 FROM agent_merchants m" \
-	    "   WHERE m.agent_id = k.id)," \
-	    "  s.set_config" \
-	    " FROM k CROSS JOIN s LEFT JOIN r ON true")
+	PV_SQL("WITH s AS (SELECT set_config('synchronous_commit', 'off'," \
+	       " true))," \
+	       " u AS (" \
+	       "  INSERT INTO usage_events (agent_id, endpoint, method," \
+	       "   status, latency_us, merchant_id, order_id, gmv_minor," \
+	       "   currency, request_id)" \
+	       "  SELECT $2::bigint, $3, $4, $5::int, $6::int, $7::bigint," \
+	       "   $8, $9::bigint, $10, $11 WHERE $2 IS NOT NULL)," \
+	       " k AS (" \
+	       "  SELECT a.id, a.public_id, a.name, a.status," \
+	       "   a.per_minute_limit, a.daily_quota" \
+	       "  FROM api_keys k JOIN agents a ON a.id = k.agent_id" \
+	       "  WHERE k.key_hash = $1::bytea AND k.revoked_at IS NULL" \
+	       "   AND (k.expires_at IS NULL OR k.expires_at > now()))," \
+	       " r AS (" \
+	       "  UPDATE agent_rate AS r SET" \
+	       "   minute_count = CASE WHEN r.minute_start =" \
+	       "    date_trunc('minute', now()) THEN r.minute_count + 1" \
+	       "    ELSE 1 END," \
+	       "   minute_start = date_trunc('minute', now())," \
+	       "   day_count = CASE WHEN r.day_start =" \
+	       "    (now() AT TIME ZONE 'UTC')::date THEN r.day_count ELSE 0" \
+	       "    END + CASE WHEN (CASE WHEN r.minute_start =" \
+	       "     date_trunc('minute', now()) THEN r.minute_count + 1" \
+	       "     ELSE 1 END) <= k.per_minute_limit THEN 1 ELSE 0 END," \
+	       "   day_start = (now() AT TIME ZONE 'UTC')::date" \
+	       "  FROM k WHERE r.agent_id = k.id AND k.status = 'active'" \
+	       "  RETURNING r.minute_count, r.day_count," \
+	       "   extract(epoch FROM r.minute_start)::bigint + 60" \
+	       "    AS minute_reset," \
+	       "   extract(epoch FROM (r.day_start + 1)::timestamp" \
+	       "    AT TIME ZONE 'UTC')::bigint AS day_reset)" \
+	       " SELECT k.id, k.public_id, k.name, k.status," \
+	       "  k.per_minute_limit, k.daily_quota, r.minute_count," \
+	       "  r.day_count, r.minute_reset, r.day_reset," \
+	       "  EXISTS (SELECT 1 FROM agent_merchants m" \
+	       "   WHERE m.agent_id = k.id)," \
+	       "  s.set_config" \
+	       " FROM k CROSS JOIN s LEFT JOIN r ON true")
 
 /* A usage event on its own, when no prologue came to carry it. */
 #define USAGE_SQL \

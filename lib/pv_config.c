@@ -47,6 +47,10 @@ static const struct keydef keys[] = {
 	    "https://checkout-test.adyen.com/v71" },
 	{ "PIVOTA_TEMPLATE_DIR", K_STR, OFF(template_dir), "templates" },
 	{ "PIVOTA_MIGRATIONS_DIR", K_STR, OFF(migrations_dir), "migrations" },
+	{ "PIVOTA_SMTP_URL", K_STR, OFF(smtp_url), "" },
+	{ "PIVOTA_SMTP_USER", K_STR, OFF(smtp_user), "" },
+	{ "PIVOTA_SMTP_PASSWORD", K_STR, OFF(smtp_password), "" },
+	{ "PIVOTA_MAIL_FROM", K_STR, OFF(mail_from), "orders@pivota.invalid" },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 

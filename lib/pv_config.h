@@ -20,6 +20,11 @@
  *   PIVOTA_ADYEN_API_BASE provider base URLs (tests point them at
  *                         loopback fakes)
  *   PIVOTA_TEMPLATE_DIR, PIVOTA_MIGRATIONS_DIR
+ *   PIVOTA_SMTP_URL       mail relay, smtps:// or smtp:// (STARTTLS);
+ *                         "" = mail waits in the queue (docs/mail.md)
+ *   PIVOTA_SMTP_USER, PIVOTA_SMTP_PASSWORD   relay AUTH ("" = none)
+ *   PIVOTA_MAIL_FROM      our sender address; its domain ends each
+ *                         Message-ID
  *
  * The struct is filled by pv_config_load() and is read-only after;
  * its strings are owned by it and freed by pv_config_free().
@@ -44,6 +49,10 @@ struct pv_config {
 	char *adyen_api_base;   /* PIVOTA_ADYEN_API_BASE */
 	char *template_dir;     /* PIVOTA_TEMPLATE_DIR */
 	char *migrations_dir;   /* PIVOTA_MIGRATIONS_DIR */
+	char *smtp_url;         /* PIVOTA_SMTP_URL, "" = not configured */
+	char *smtp_user;        /* PIVOTA_SMTP_USER */
+	char *smtp_password;    /* PIVOTA_SMTP_PASSWORD */
+	char *mail_from;        /* PIVOTA_MAIL_FROM */
 };
 
 /*

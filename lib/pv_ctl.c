@@ -754,7 +754,7 @@ struct demo {
  * merchant without products the demo catalog (never twice: stock an
  * earlier run sold stays sold), and gives the agent a key: the one
  * passed with --reuse-key if it still works for this agent, else a new
- * one.  Later issues add the dashboard login here.
+ * one.  cmd_demo_seed then gives the merchant a dashboard login.
  */
 /*
  * The demo merchant takes payments on the built-in sandbox and ships
@@ -883,12 +883,19 @@ cmd_demo_seed(struct pv_ctx *ctx, int argc, char **argv,
 	struct demo d;
 	const struct pv_ctl_opt opts[] = { { "--reuse-key", 0, &d.reuse_key },
 		{ NULL, 0, NULL } };
+	const char *password;
 
 	memset(&d, 0, sizeof(d));
 	if (parse(argc, argv, opts, NULL, 0, 0, err) == -1 ||
 	    pv_db_tx(ctx, demo_seed, &d, err) == -1 ||
+	    pv_ctl_dash_demo_login(ctx, d.merchant_id, DEMO_EMAIL, &password,
+	        err) == -1 ||
 	    (*out = new_obj(err)) == NULL)
 		return -1;
+	json_object_object_add(*out, "dashboard_email",
+	    json_object_new_string(DEMO_EMAIL));
+	json_object_object_add(*out, "dashboard_password",
+	    json_object_new_string(password));
 	json_object_object_add(*out, "merchant_id",
 	    json_object_new_string(d.merchant_id));
 	json_object_object_add(*out, "agent_id",
@@ -970,6 +977,11 @@ static const struct cmd cmds[] = {
 	{ "merchant connect-sandbox", "MERCHANT [--webhook-secret whsec_...]",
 	    "use the built-in sandbox payment provider (no credentials)",
 	    pv_ctl_psp_connect_sandbox },
+	{ "merchant set-password",
+	    "MERCHANT --email EMAIL [--password PASSWORD|-]",
+	    "add a dashboard login or set its password (generated and shown "
+	    "once without --password)",
+	    pv_ctl_dash_set_password },
 	{ "merchant set-shipping",
 	    "MERCHANT --country CC|'*' (--rate AMOUNT [--free-over AMOUNT]"
 	    " [--min-days N] [--max-days N] | --delete)",

@@ -72,4 +72,10 @@ int pv_ctl_psp_set_shipping(struct pv_ctx *ctx, int argc, char **argv,
 int pv_ctl_psp_set_tax(struct pv_ctx *ctx, int argc, char **argv,
     struct json_object **out, struct pv_err *err);
 
+/* pv_ctl_dash.c */
+int pv_ctl_dash_set_password(struct pv_ctx *ctx, int argc, char **argv,
+    struct json_object **out, struct pv_err *err);
+int pv_ctl_dash_demo_login(struct pv_ctx *ctx, const char *merchant,
+    const char *email, const char **password, struct pv_err *err);
+
 #endif /* PV_CTL_INT_H */

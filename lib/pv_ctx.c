@@ -10,6 +10,7 @@
 #include "pv_db.h"
 #include "pv_http.h"
 #include "pv_log.h"
+#include "pv_tmpl.h"
 #include "pv_upstream.h"
 
 /* Opens the context; see pv_http.h. */
@@ -45,6 +46,7 @@ pv_ctx_open(struct pv_ctx *ctx, const char *prog, struct pv_config *cfg,
 void
 pv_ctx_close(struct pv_ctx *ctx, struct pv_config *cfg)
 {
+	pv_tmpl_free(ctx->tmpl);
 	pv_upstream_free(ctx->up);
 	pv_db_free(ctx->db);
 	pv_arena_free(ctx->arena);

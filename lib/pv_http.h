@@ -102,6 +102,7 @@ struct pv_usage_row {
 
 struct pv_agent;
 struct pv_idem;
+struct pv_tmpl;
 struct pv_upstream;
 
 /*
@@ -114,6 +115,7 @@ struct pv_ctx {
 	const struct pv_config *cfg; /* read-only configuration */
 	struct pv_db *db;            /* persistent PostgreSQL connection */
 	struct pv_upstream *up;      /* outbound HTTP client (keep-alive) */
+	struct pv_tmpl *tmpl;        /* templates, loaded once, or NULL */
 	const char *prog;            /* program name, for logs */
 	char request_id[48];         /* X-Request-Id of this request */
 	unsigned long long rid_next; /* request id sequence (random start) */

@@ -710,7 +710,7 @@ order_head(struct pv_ctx *ctx, const PGresult *res, int r, struct pv_err *err)
 	    err);
 	if (pv_json_parse(ctx->arena, PQgetvalue(res, r, O_METADATA),
 	        (size_t)PQgetlength(res, r, O_METADATA), &meta, err) == 0)
-		pv_json_set(o, "metadata", json_object_get(meta), err);
+		pv_json_set(o, "metadata", meta, err);
 	if (strcmp(PQgetvalue(res, r, O_STATUS), "pending") == 0 ||
 	    strcmp(PQgetvalue(res, r, O_STATUS), "payment_failed") == 0)
 		pv_json_set_str(o, "expires_at", PQgetvalue(res, r, O_EXPIRES),
@@ -808,7 +808,7 @@ add_children(struct pv_ctx *ctx, const PGresult *res,
 		pv_json_set_str(it, "at", PQgetvalue(er, r, 3), err);
 		if (pv_json_parse(ctx->arena, PQgetvalue(er, r, 4),
 		        (size_t)PQgetlength(er, r, 4), &detail, err) == 0)
-			pv_json_set(it, "detail", json_object_get(detail), err);
+			pv_json_set(it, "detail", detail, err);
 		if (PQgetvalue(er, r, 5)[0] == 't')
 			pv_json_set_bool(it, "flagged", true, err);
 		pv_json_push(arr, it, err);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libpq-fe.h>
 
@@ -274,6 +275,7 @@ struct attempt {
 	const char *order_public, *order_id;
 	const char *id, *public_id, *status;
 	const char *merchant, *email, *currency, *token, *return_url;
+	const char *reference, *client_secret, *provider; /* a settled one */
 	int64_t amount_minor;
 };
 
@@ -311,7 +313,47 @@ parse_payment(struct pv_ctx *ctx, const struct pv_req *req, struct attempt *at,
 	return 0;
 }
 
-/* Opens (or finds) the attempt: pv_payment_begin() and the amounts. */
+/*
+ * The order is paid.  If it was paid by an attempt with this very
+ * payment method, the request is a retry whose answer was lost (or
+ * that the webhook beat): answer as that attempt did, 1.  Otherwise
+ * 409.
+ */
+static int
+already_paid(struct pv_ctx *ctx, struct attempt *at, struct pv_err *err)
+{
+	const char *p[2] = { at->order_id, at->token };
+	PGresult *res;
+
+	if (pv_db_exec(ctx,
+	        PV_SQL("SELECT id, public_id, amount_minor, currency,"
+	               " coalesce(reference, ''), coalesce(client_secret, ''),"
+	               " provider FROM payments WHERE order_id = $1::bigint"
+	               " AND status = 'succeeded' AND token = $2"),
+	        2, p, &res, err) == -1)
+		return -1;
+	if (PQntuples(res) != 1) {
+		PV_ERR(err, PV_E_CONFLICT, "order_id",
+		    "Order %s is already paid.", at->order_public);
+		pv_err_reason(err, "order_already_paid");
+		return -1;
+	}
+	at->id = PQgetvalue(res, 0, 0);
+	at->public_id = PQgetvalue(res, 0, 1);
+	at->status = "succeeded";
+	at->amount_minor = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+	at->currency = PQgetvalue(res, 0, 3);
+	at->reference = PQgetvalue(res, 0, 4);
+	at->client_secret = PQgetvalue(res, 0, 5);
+	at->provider = PQgetvalue(res, 0, 6);
+	return 1;
+}
+
+/*
+ * Opens (or finds) the attempt: pv_payment_begin() and the amounts.
+ * 0: charge it; 1: the order was paid by this payment method already
+ * (at describes that attempt); -1: err.
+ */
 static int
 begin_attempt(struct pv_ctx *ctx, struct attempt *at, struct pv_err *err)
 {
@@ -332,12 +374,8 @@ begin_attempt(struct pv_ctx *ctx, struct attempt *at, struct pv_err *err)
 	        4, p, &res, err) == -1)
 		return -1;
 	verdict = PQgetvalue(res, 0, 0);
-	if (strcmp(verdict, "paid") == 0) {
-		PV_ERR(err, PV_E_CONFLICT, "order_id",
-		    "Order %s is already paid.", at->order_public);
-		pv_err_reason(err, "order_already_paid");
-		return -1;
-	}
+	if (strcmp(verdict, "paid") == 0)
+		return already_paid(ctx, at, err);
 	if (strcmp(verdict, "cancelled") == 0) {
 		PV_ERR(err, PV_E_CONFLICT, "order_id",
 		    "Order %s is cancelled; create a new order.",
@@ -435,7 +473,7 @@ result_json(struct pv_ctx *ctx, const struct attempt *at,
 	if (r->status == PV_PSP_REQUIRES_ACTION && r->next_action != NULL &&
 	    pv_json_parse(ctx->arena, r->next_action, strlen(r->next_action),
 	        &na, err) == 0)
-		pv_json_set(o, "next_action", json_object_get(na), err);
+		pv_json_set(o, "next_action", na, err);
 	if (r->status == PV_PSP_FAILED)
 		pv_json_set_str(o, "decline_code",
 		    r->decline_code != NULL ? r->decline_code : "", err);
@@ -484,12 +522,22 @@ pv_payment_create(struct pv_ctx *ctx, const struct pv_req *req,
 	struct json_object *o;
 	struct attempt at;
 	const char *outcome;
+	int paid;
 
 	memset(&at, 0, sizeof(at));
 	if (parse_payment(ctx, req, &at, err) ||
 	    pv_order_lookup(ctx, at.order_public, &at.order_id, err) ||
-	    begin_attempt(ctx, &at, err) ||
-	    pv_payment_account(ctx, at.merchant, &acct, err))
+	    (paid = begin_attempt(ctx, &at, err)) == -1)
+		return -1;
+	if (paid == 1) {
+		memset(&r, 0, sizeof(r));
+		r.status = PV_PSP_SUCCEEDED;
+		r.reference = at.reference;
+		r.client_secret = at.client_secret;
+		o = result_json(ctx, &at, &r, at.provider, err);
+		return pv_resp_json(ctx, resp, 200, o, err);
+	}
+	if (pv_payment_account(ctx, at.merchant, &acct, err))
 		return -1;
 	if ((ops = pv_psp_find(acct.provider)) == NULL) {
 		PV_ERR(err, PV_E_INTERNAL, NULL, "no adapter for provider %s",
@@ -569,7 +617,7 @@ pv_payment_get(struct pv_ctx *ctx, const struct pv_req *req,
 	    strcmp(PQgetvalue(res, 0, 2), "requires_action") == 0 &&
 	    pv_json_parse(ctx->arena, PQgetvalue(res, 0, 10),
 	        (size_t)PQgetlength(res, 0, 10), &na, err) == 0)
-		pv_json_set(pay, "next_action", json_object_get(na), err);
+		pv_json_set(pay, "next_action", na, err);
 	ctx->usage.order_id = PQgetvalue(res, 0, 1);
 	o = pv_json_new_obj(ctx->arena, err);
 	pv_json_set_str(o, "status", "success", err);
@@ -589,27 +637,71 @@ struct hook {
 
 /* The attempt an event is about: by reference, else the order's open one. */
 static int
-event_payment(struct pv_ctx *ctx, struct hook *h, const char **payment,
+event_payment(struct pv_ctx *ctx, struct hook *h, PGresult **res,
     struct pv_err *err)
 {
 	const char *p[4];
-	PGresult *res;
 
 	p[0] = h->merchant;
 	p[1] = h->acct->provider;
 	p[2] = h->ev->reference;
 	p[3] = h->ev->order_id;
-	if (pv_db_exec(ctx,
-	        PV_SQL(
-	            "SELECT id FROM payments WHERE merchant_id = $1::bigint"
-	            " AND ((provider = $2 AND reference = $3)"
-	            "  OR (reference IS NULL AND status = 'created'"
-	            "   AND order_id = (SELECT id FROM orders"
-	            "    WHERE public_id = $4 AND merchant_id = $1::bigint)))"
-	            " ORDER BY reference IS NULL LIMIT 1"),
-	        4, p, &res, err) == -1)
+	return pv_db_exec(ctx,
+	    PV_SQL("SELECT id, amount_minor, currency, order_id FROM payments"
+	           " WHERE merchant_id = $1::bigint"
+	           " AND ((provider = $2 AND reference = $3)"
+	           "  OR (reference IS NULL AND status = 'created'"
+	           "   AND order_id = (SELECT id FROM orders"
+	           "    WHERE public_id = $4 AND merchant_id = $1::bigint)))"
+	           " ORDER BY reference IS NULL LIMIT 1"),
+	    4, p, res, err);
+}
+
+/*
+ * A payment event: settled through the one path, unless it reports
+ * another amount or currency than the attempt charged (a provider bug
+ * or a forged-but-signed event): then nothing is applied and the order
+ * gets a flagged event for a human.
+ */
+static int
+apply_payment_event(struct pv_ctx *ctx, struct hook *h, struct pv_err *err)
+{
+	const struct pv_psp_event *ev = h->ev;
+	struct pv_psp_result r;
+	struct settle s;
+	const char *p[3];
+	PGresult *res;
+
+	if (event_payment(ctx, h, &res, err))
 		return -1;
-	*payment = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : NULL;
+	if (PQntuples(res) != 1) {
+		h->outcome = "unknown_payment";
+		return 0;
+	}
+	if (ev->status == PV_PSP_SUCCEEDED && ev->amount_minor > 0 &&
+	    (strtoll(PQgetvalue(res, 0, 1), NULL, 10) != ev->amount_minor ||
+	        ev->currency == NULL ||
+	        strcasecmp(PQgetvalue(res, 0, 2), ev->currency) != 0)) {
+		h->outcome = "amount_mismatch";
+		p[0] = PQgetvalue(res, 0, 3);
+		p[1] = ev->id;
+		p[2] = ev->currency != NULL ? ev->currency : "";
+		return pv_db_exec(ctx,
+		    PV_SQL(
+		        "SELECT pv_order_event($1::bigint,"
+		        " 'payment.amount_mismatch', jsonb_build_object("
+		        "'event_id', $2::text, 'currency', $3::text), true)"),
+		    3, p, NULL, err);
+	}
+	memset(&r, 0, sizeof(r));
+	r.status = ev->status;
+	r.reference = ev->reference;
+	r.decline_code = ev->decline_code;
+	s.payment_id = PQgetvalue(res, 0, 0);
+	s.r = &r;
+	if (settle_in_tx(ctx, &s, err))
+		return -1;
+	h->outcome = s.outcome;
 	return 0;
 }
 
@@ -619,9 +711,7 @@ hook_tx(struct pv_ctx *ctx, void *arg, struct pv_err *err)
 {
 	struct hook *h = arg;
 	const struct pv_psp_event *ev = h->ev;
-	struct pv_psp_result r;
-	struct settle s;
-	const char *p[5], *payment;
+	const char *p[5];
 	PGresult *res;
 
 	p[0] = h->acct->provider;
@@ -641,23 +731,8 @@ hook_tx(struct pv_ctx *ctx, void *arg, struct pv_err *err)
 		return 0;
 	}
 	h->outcome = "ignored";
-	if (ev->kind == PV_PSP_EV_PAYMENT) {
-		if (event_payment(ctx, h, &payment, err))
-			return -1;
-		if (payment == NULL) {
-			h->outcome = "unknown_payment";
-		} else {
-			memset(&r, 0, sizeof(r));
-			r.status = ev->status;
-			r.reference = ev->reference;
-			r.decline_code = ev->decline_code;
-			s.payment_id = payment;
-			s.r = &r;
-			if (settle_in_tx(ctx, &s, err))
-				return -1;
-			h->outcome = s.outcome;
-		}
-	}
+	if (ev->kind == PV_PSP_EV_PAYMENT && apply_payment_event(ctx, h, err))
+		return -1;
 	p[2] = h->outcome;
 	return pv_db_exec(ctx,
 	    PV_SQL("UPDATE provider_events SET outcome = $3"

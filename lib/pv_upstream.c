@@ -115,12 +115,8 @@ pv_upstream_new(void)
 	struct pv_upstream *up;
 	struct timespec ts;
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return NULL;
 	if ((up = calloc(1, sizeof(*up))) == NULL)
-		goto fail;
-	if ((up->curl = curl_easy_init()) == NULL)
-		goto fail;
+		return NULL;
 	if (getentropy(&up->rng, sizeof(up->rng)) == -1 || up->rng == 0) {
 		clock_gettime(CLOCK_REALTIME, &ts);
 		up->rng = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^
@@ -128,10 +124,28 @@ pv_upstream_new(void)
 	}
 	up->sleep = sleep_ms;
 	return up;
-fail:
-	free(up);
-	curl_global_cleanup();
-	return NULL;
+}
+
+/*
+ * libcurl (and the TLS library under it) is started on the first
+ * request, not with the process: most programs never call a provider,
+ * and starting it costs each of them megabytes of touched pages.
+ */
+static int
+start_curl(struct pv_upstream *up, struct pv_err *err)
+{
+	if (up->curl != NULL)
+		return 0;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		PV_ERR(err, PV_E_NOMEM, NULL, "cannot start libcurl");
+		return -1;
+	}
+	if ((up->curl = curl_easy_init()) == NULL) {
+		curl_global_cleanup();
+		PV_ERR(err, PV_E_NOMEM, NULL, "cannot start libcurl");
+		return -1;
+	}
+	return 0;
 }
 
 /* Closes the cached connections and frees the client.  NULL is allowed. */
@@ -140,9 +154,11 @@ pv_upstream_free(struct pv_upstream *up)
 {
 	if (up == NULL)
 		return;
-	curl_easy_cleanup(up->curl);
+	if (up->curl != NULL) {
+		curl_easy_cleanup(up->curl);
+		curl_global_cleanup();
+	}
 	free(up);
-	curl_global_cleanup();
 }
 
 #ifdef PV_TESTING
@@ -628,7 +644,7 @@ pv_upstream_do(struct pv_upstream *up, struct pv_arena *a,
 	resp->retry_after_ms = -1;
 	memset(&x, 0, sizeof(x));
 	memset(&last, 0, sizeof(last));
-	if (resolve(req, &o, err) == -1 ||
+	if (start_curl(up, err) == -1 || resolve(req, &o, err) == -1 ||
 	    parse_url(req->url, &u, &loopback, err) == -1 ||
 	    build_headers(a, req, &hl, err) == -1)
 		goto out;
@@ -871,4 +887,162 @@ pv_upstream_sleep(struct pv_upstream *up, long ms)
 {
 	if (ms > 0)
 		up->sleep(up->sleeparg, ms);
+}
+
+/* What the SMTP upload callback reads from. */
+struct smtp_src {
+	const char *p; /* the rest of the message */
+	size_t left;   /* bytes in p */
+};
+
+static size_t
+on_smtp_read(char *buf, size_t size, size_t n, void *arg)
+{
+	struct smtp_src *src = arg;
+	size_t len = size * n;
+
+	if (len > src->left)
+		len = src->left;
+	memcpy(buf, src->p, len);
+	src->p += len;
+	src->left -= len;
+	return len;
+}
+
+/* A bare address for an SMTP envelope: no brackets, spaces or controls. */
+static int
+valid_envelope(const char *s)
+{
+	if (s == NULL || *s == '\0' || strlen(s) > 254 ||
+	    strchr(s, '@') == NULL)
+		return 0;
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s <= 0x20 || *s == 0x7f ||
+		    strchr("<>", *s) != NULL)
+			return 0;
+	return 1;
+}
+
+/*
+ * Judges an SMTP relay URL: 0 with *loopback set if it is smtps://, or
+ * smtp:// (STARTTLS is then required unless loopback); -1 with
+ * PV_E_UPSTREAM otherwise.
+ */
+static int
+smtp_url(const char *url, int *loopback, struct pv_err *err)
+{
+	char *scheme = NULL, *host = NULL;
+	CURLU *u;
+	int rc = -1;
+
+	if ((u = curl_url()) == NULL) {
+		PV_ERR(err, PV_E_NOMEM, NULL, "out of memory");
+		return -1;
+	}
+	if (url == NULL ||
+	    curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+		PV_ERR(err, PV_E_UPSTREAM, "PIVOTA_SMTP_URL",
+		    "malformed SMTP relay URL");
+		goto out;
+	}
+	*loopback = is_loopback(host);
+	if (strcasecmp(scheme, "smtps") == 0 || strcasecmp(scheme, "smtp") == 0)
+		rc = 0;
+	else
+		PV_ERR(err, PV_E_UPSTREAM, "PIVOTA_SMTP_URL",
+		    "the SMTP relay URL must be smtps:// or smtp://");
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/* Sends one message over SMTP; see pv_upstream.h. */
+int
+pv_upstream_smtp(struct pv_upstream *up, const struct pv_upstream_smtp *m,
+    long *reply, struct pv_err *err)
+{
+	struct curl_slist *rcpt = NULL;
+	struct smtp_src src;
+	char from[300];
+	CURL *c;
+	CURLcode cc;
+	int loopback = 0, bad, rc = -1;
+
+	*reply = 0;
+	if (!valid_envelope(m->from) || !valid_envelope(m->rcpt) ||
+	    m->msg == NULL) {
+		PV_ERR(err, PV_E_UPSTREAM, NULL, "malformed mail envelope");
+		return -1;
+	}
+	if (snprintf(from, sizeof(from), "<%s>", m->from) >=
+	    (int)sizeof(from)) {
+		PV_ERR(err, PV_E_UPSTREAM, NULL, "sender address too long");
+		return -1;
+	}
+	if (smtp_url(m->url, &loopback, err) == -1 || start_curl(up, err) == -1)
+		return -1;
+	if ((rcpt = curl_slist_append(NULL, m->rcpt)) == NULL) {
+		PV_ERR(err, PV_E_NOMEM, NULL, "out of memory");
+		return -1;
+	}
+	c = up->curl;
+	curl_easy_reset(c);
+	up->errbuf[0] = '\0';
+	src.p = m->msg;
+	src.left = m->msglen;
+	bad = curl_easy_setopt(c, CURLOPT_URL, m->url) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "smtp,smtps") !=
+	        CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_USE_SSL,
+	        loopback ? (long)CURLUSESSL_TRY : (long)CURLUSESSL_ALL) !=
+	        CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, up->errbuf) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+	        PV_UPSTREAM_CONNECT_TIMEOUT_MS) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+	        m->timeout_ms > 0 ? m->timeout_ms :
+	                            PV_UPSTREAM_SMTP_TIMEOUT_MS) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_MAIL_FROM, from) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
+	        (curl_off_t)m->msglen) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_READFUNCTION, on_smtp_read) !=
+	        CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_READDATA, &src) != CURLE_OK;
+	/* A relay on loopback must not be reached via a proxy. */
+	if (!bad && loopback)
+		bad = curl_easy_setopt(c, CURLOPT_PROXY, "") != CURLE_OK;
+	if (!bad && m->user != NULL && *m->user != '\0')
+		bad = curl_easy_setopt(c, CURLOPT_USERNAME, m->user) !=
+		        CURLE_OK ||
+		    curl_easy_setopt(c, CURLOPT_PASSWORD,
+		        m->password != NULL ? m->password : "") != CURLE_OK;
+	if (bad) {
+		PV_ERR(err, PV_E_INTERNAL, NULL,
+		    "libcurl refused an option (missing smtp support?)");
+		goto out;
+	}
+	cc = curl_easy_perform(c);
+	if (curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, reply) != CURLE_OK)
+		*reply = 0;
+	if (cc != CURLE_OK) {
+		PV_ERR(err,
+		    cc == CURLE_OPERATION_TIMEDOUT ? PV_E_TIMEOUT :
+		                                     PV_E_UPSTREAM,
+		    NULL, "smtp: %s (reply %ld)",
+		    up->errbuf[0] != '\0' ? up->errbuf : curl_easy_strerror(cc),
+		    *reply);
+		goto out;
+	}
+	rc = 0;
+out:
+	curl_easy_reset(c);
+	curl_slist_free_all(rcpt);
+	return rc;
 }

@@ -145,6 +145,36 @@ int pv_upstream_url_loopback(const char *url, const char *field,
  */
 void pv_upstream_sleep(struct pv_upstream *up, long ms);
 
+/*
+ * Outbound mail: one message handed to an SMTP relay (pv_mail.c builds
+ * it).  The same module, so libcurl stays in one file.
+ */
+#define PV_UPSTREAM_SMTP_TIMEOUT_MS 60000L /* the whole conversation */
+
+struct pv_upstream_smtp {
+	const char *url;      /* smtps://host[:port] or smtp://host[:port] */
+	const char *user;     /* AUTH user, or NULL or "" for none */
+	const char *password; /* AUTH password; never logged */
+	const char *from;     /* envelope sender: a bare address */
+	const char *rcpt;     /* the one envelope recipient: a bare address */
+	const char *msg;      /* the whole RFC 5322 message, CRLF lines */
+	size_t msglen;        /* bytes in msg */
+	long timeout_ms;      /* 0: PV_UPSTREAM_SMTP_TIMEOUT_MS */
+};
+
+/*
+ * Sends m->msg to m->rcpt through the relay at m->url, once (the job
+ * queue retries).  smtps:// is TLS from the start; smtp:// must switch
+ * to TLS with STARTTLS, except to a loopback host (a local relay or
+ * the test sink), where TLS is used only if offered.  *reply gets the
+ * relay's last reply code (250 when accepted; 0 if it never answered).
+ * Returns 0 once the relay accepted the message, or -1 with
+ * PV_E_UPSTREAM (refused, transport failure, bad URL or address),
+ * PV_E_TIMEOUT or PV_E_NOMEM.
+ */
+int pv_upstream_smtp(struct pv_upstream *up, const struct pv_upstream_smtp *m,
+    long *reply, struct pv_err *err);
+
 #ifdef PV_TESTING
 /* Replaces nanosleep() for backoff waits; NULL restores it. */
 void pv_upstream_set_sleep(struct pv_upstream *up,

@@ -17,11 +17,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pv_agent_events.h"
 #include "pv_config.h"
 #include "pv_db.h"
 #include "pv_job.h"
 #include "pv_json.h"
 #include "pv_log.h"
+#include "pv_mail.h"
 #include "pv_order.h"
 #include "pv_order_push.h"
 #include "pv_psp_sandbox.h"
@@ -39,6 +41,8 @@ const struct pv_job_handler pv_worker_handlers[] = {
 	{ "sandbox.webhook", pv_sandbox_webhook_job },
 	{ PV_SYNC_KIND, pv_sync_job },
 	{ PV_ORDER_PUSH_KIND, pv_order_push },
+	{ PV_AGENT_WEBHOOK_KIND, pv_agent_webhook_job },
+	{ PV_MAIL_KIND, pv_mail_job },
 };
 const size_t pv_worker_nhandlers =
     sizeof(pv_worker_handlers) / sizeof(pv_worker_handlers[0]);

@@ -295,6 +295,17 @@ print_table() {
 	    "-----------" "------------" "------------" "-------"
 	printf '%s\n' "${ROWS[@]}"
 	[ ${#WARN[@]} -eq 0 ] || printf 'WARNING: %s\n' "${WARN[@]}"
+	printf '\nMemory per FastCGI program after the run, largest process (target RSS <= 8 MiB):\n'
+	printf 'RSS counts shared library pages (libcrypto, libcurl, libc...) that\n'
+	printf 'every process maps once per machine; private is what a process costs.\n\n'
+	printf '  %-18s %9s %9s %9s\n' program RSS private processes
+	for pid in $(ps --ppid "$LT" -o pid=); do
+		awk -v c="$(cat "/proc/$pid/comm" 2>/dev/null)" '
+		    /^Rss:/ { r = $2 } /^Private_(Clean|Dirty):/ { p += $2 }
+		    END { if (c != "") print c, r, p }' "/proc/$pid/smaps_rollup" 2>/dev/null
+	done | awk '{ if ($2 > r[$1]) r[$1] = $2; if ($3 > p[$1]) p[$1] = $3; n[$1]++ }
+	    END { for (k in r) printf "  %-18s %5.1f MiB %5.1f MiB %9d\n", k, r[k] / 1024, p[k] / 1024, n[k] }' |
+	    sort
 }
 
 # An agent without practical limits, for the authenticated rows.
@@ -359,6 +370,36 @@ code2=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{}' \
     "$BASE/bench/pginsert?m=$BM_ID&a=$BA_ID")
 [ "$code2" = 200 ] || pv_die "/bench/pginsert answers $code2, not 200"
 bench_pair "POST order vs pginsert" "$CONNS" "$BASE/" "$T/order.lua" \
+    "$BASE/" "$T/pginsert.lua" "X-API-Key: $KEY"
+
+# The whole purchase, create then pay (sandbox pm_card_visa), at 64
+# connections: every request must succeed.  Each connection pays the
+# order its own previous request created; req/s counts both requests.
+cat >"$T/flow.lua" <<LUA
+local body = '$ORDER_BODY'
+local n, nthreads = 0, 0
+function setup(thread)
+  nthreads = nthreads + 1
+  thread:set("tid", os.time() .. "-flow-" .. nthreads)
+end
+local queue = {}
+request = function()
+  n = n + 1
+  local h = { ["Content-Type"] = "application/json", ["X-API-Key"] = "$KEY",
+    ["Idempotency-Key"] = "flow-" .. tid .. "-" .. n }
+  local id = table.remove(queue)
+  if id then
+    return wrk.format("POST", "/agent/v1/payments", h,
+      '{"order_id":"' .. id .. '","payment_method":{"type":"card","token":"pm_card_visa"}}')
+  end
+  return wrk.format("POST", "/agent/v1/orders", h, body)
+end
+response = function(status, headers, b)
+  local id = b:match('"order_status":"pending"') and b:match('"order_id":"(ORD_[0-9A-F]+)"')
+  if id then table.insert(queue, id) end
+end
+LUA
+bench_pair "order+pay flow vs pginsert" 64 "$BASE/" "$T/flow.lua" \
     "$BASE/" "$T/pginsert.lua" "X-API-Key: $KEY"
 
 if [ "$CATALOG" = 1 ]; then

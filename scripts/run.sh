@@ -11,7 +11,11 @@
 #                    a rebuild does not pull them from under it)
 #   var/run, var/log sockets, pid files and logs
 #   var/demo.json    what scripts need to drive the demo: base_url,
-#                    database_url, agent_api_key, merchant_id, ...
+#                    database_url, agent_api_key, merchant_id, the
+#                    dashboard login (a new password every run), ...
+#   var/mail/        every mail the demo sends, one .eml file each: a
+#                    loopback SMTP sink (tests/fakes/smtp_sink.py)
+#                    receives them unless PIVOTA_SMTP_URL is set
 #
 # It migrates, seeds the demo (pivotactl demo-seed), starts lighttpd on
 # 127.0.0.1:${PIVOTA_PORT:-8080} with every program and the worker when
@@ -33,11 +37,12 @@ mkdir -p "$VAR" "$VAR/log"
 chmod 755 "$VAR"
 
 unset PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE
-LT= WK= PG_STARTED=
+LT= WK= SINK= PG_STARTED=
 cleanup() {
 	set +e
 	trap - EXIT INT TERM HUP
 	[ -n "$WK" ] && pv_stop "$WK" 10
+	[ -n "$SINK" ] && pv_stop "$SINK" 5
 	[ -n "$LT" ] && pv_stop "$LT" 10
 	if [ -n "$PG_STARTED" ]; then
 		_pv_pg_as "$PV_PGBIN/pg_ctl" -D "$PG/data" -m fast -w stop \
@@ -128,7 +133,10 @@ URL=http://127.0.0.1:$PORT
   "database_url": "$PIVOTA_DATABASE_URL",
   "agent_id": "$(field agent_id)",
   "agent_api_key": "$(field agent_api_key)",
-  "merchant_id": "$(field merchant_id)"
+  "merchant_id": "$(field merchant_id)",
+  "dashboard_url": "$URL/dashboard/",
+  "dashboard_email": "$(field dashboard_email)",
+  "dashboard_password": "$(field dashboard_password)"
 }
 JSON
 ) && mv "$VAR/demo.json.tmp" "$VAR/demo.json"
@@ -137,6 +145,10 @@ JSON
 rm -rf "$VAR/app"
 pv_stage "$BUILD" "$VAR/app"
 mkdir -p "$VAR/www"
+rm -rf "$VAR/templates"
+cp -R "$PV_ROOT/templates" "$VAR/templates"
+chmod -R a+rX "$VAR/templates"
+export PIVOTA_TEMPLATE_DIR=$VAR/templates
 cp -R "$PV_ROOT/www/." "$VAR/www/"
 chmod -R a+rX "$VAR/www"
 rm -rf "$VAR/lighttpd/run"
@@ -144,6 +156,23 @@ pv_free_port() { echo "$PORT"; }
 pv_serve lighttpd "$VAR/lighttpd" "$VAR/app/cgi-bin" "$VAR/www" \
     "${PV_PROCS:-4}" || pv_die "lighttpd did not start (var/lighttpd/log)"
 LT=$PV_SERVE_PID
+
+# Mail: to the loopback sink, stored under var/mail/ (docs/mail.md).
+if [ -z "${PIVOTA_SMTP_URL:-}" ]; then
+	mkdir -p "$VAR/mail"
+	python3 "$PV_ROOT/tests/fakes/smtp_sink.py" "$VAR/mail" \
+	    >"$VAR/log/smtp_sink.out" 2>&1 &
+	SINK=$!
+	for _ in $(seq 50); do
+		grep -q '^port ' "$VAR/log/smtp_sink.out" && break
+		sleep 0.1
+	done
+	sport=$(sed -n 's/^port //p' "$VAR/log/smtp_sink.out")
+	[ -n "$sport" ] || pv_die "the SMTP sink did not start (var/log/smtp_sink.out)"
+	export PIVOTA_SMTP_URL="smtp://127.0.0.1:$sport"
+fi
+export PIVOTA_MAIL_FROM=${PIVOTA_MAIL_FROM:-orders@pivota.localhost}
+export PIVOTA_TEMPLATE_DIR=${PIVOTA_TEMPLATE_DIR:-$PV_ROOT/templates}
 
 if [ -x "$VAR/app/bin/pivota-worker" ]; then
 	"$VAR/app/bin/pivota-worker" >>"$VAR/log/worker.log" 2>&1 &
@@ -160,9 +189,11 @@ Pivota is running at $URL   (Ctrl-C stops it; data stays in var/)
 
   demo agent key:   $(field agent_api_key)
   demo merchant:    $(field merchant_id)
+  dashboard login:  $URL/dashboard/  $(field dashboard_email) / $(field dashboard_password)
   for scripts:      var/demo.json
   operator CLI:     PIVOTA_DATABASE_URL='$PIVOTA_DATABASE_URL' $CTL help
   logs:             var/lighttpd/log/, var/log/worker.log
+  mail sent:        var/mail/*.eml (relay: $PIVOTA_SMTP_URL)
 
 MSG
 curl -s "$URL/health" && echo

@@ -17,14 +17,17 @@
 #   PV_PG_ADMIN_URL      the same database as superuser postgres
 #   PV_PG_DIR PV_PG_PORT the cluster's directory (also its unix socket
 #                        directory) and port
-#   PV_PG_CTL            DIR/pg-ctl: `$PV_PG_CTL stop|start|status` lets
+#   PV_PG_CTL            DIR/pg-ctl: `$PV_PG_CTL stop|crash|start|status` lets
 #                        a test take the database away and bring it back
 #
 # PG* variables are deliberately not exported: a program that ignores
 # PIVOTA_DATABASE_URL must fail here, not be rescued by libpq defaults.
 #
 # The settings trade durability for speed (fsync=off and friends): this
-# cluster is thrown away.  As root, initdb and the server run as the
+# cluster is thrown away.  synchronous_commit stays on, so a commit has
+# reached the operating system before it is answered: a server process
+# that dies (PV_PG_CTL crash) loses exactly what a production server
+# loses, the commits our code made asynchronous on purpose.  As root, initdb and the server run as the
 # postgres user, so DIR must be reachable by postgres: make it below a
 # 0755 directory (pv_mktemp), not below a 0700 one.
 # shellcheck shell=bash
@@ -104,7 +107,7 @@ pv_pg_start() {
 		$(if [ -n "${PV_PG_DURABLE:-}" ]; then
 			echo "# durable, as in production (make bench)"
 		else
-			printf '%s\n' "fsync = off" "synchronous_commit = off" \
+			printf '%s\n' "fsync = off" \
 			    "full_page_writes = off" "wal_level = minimal" \
 			    "max_wal_senders = 0"
 		fi)
@@ -143,13 +146,15 @@ pv_pg_start() {
 	# must switch to postgres, which a test program should not know).
 	cat >"$dir/pg-ctl" <<-CTL
 	#!/bin/sh
-	# $dir/pg-ctl stop|start|status: this throwaway cluster only.
+	# $dir/pg-ctl stop|crash|start|status: this throwaway cluster only
+	# (crash: an immediate stop, as if the server died).
 	set -e
 	case "\${1:-}" in
 	stop) set -- -m fast -w -t 30 stop ;;
+	crash) set -- -m immediate -w -t 30 stop ;;
 	start) set -- -l "$dir/server.log" -w -t 30 start ;;
 	status) set -- status ;;
-	*) echo "usage: \$0 stop|start|status" >&2; exit 2 ;;
+	*) echo "usage: \$0 stop|crash|start|status" >&2; exit 2 ;;
 	esac
 	cd /
 	if [ "\$(id -u)" -eq 0 ]; then

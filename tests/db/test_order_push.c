@@ -323,6 +323,8 @@ run_job(void)
 
 	pv_job_opts_init(&o);
 	o.worker_id = "push-test";
+	/* The merchant notices a paid order queues (0015) are not ours. */
+	run(PV_SQL("DELETE FROM jobs WHERE kind = 'mail.send'"), 0, NULL);
 	ck_assert_msg(pv_job_run_once(&ctx, pv_worker_handlers,
 	                  pv_worker_nhandlers, &o, &did, &err) == 0,
 	    "%s", err.msg);

@@ -95,6 +95,10 @@ export PIVOTA_ENV=test
 PIVOTA_MASTER_KEY=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 export PIVOTA_MASTER_KEY
 unset PIVOTA_CONFIG
+# The dashboard's templates, where www-data can read them.
+cp -R "$PV_ROOT/templates" "$T/templates"
+chmod -R a+rX "$T/templates"
+export PIVOTA_TEMPLATE_DIR=$T/templates
 
 # What the servers run: a copy of the build, laid out as installed,
 # that www-data can read; a web root with static/ and probe files.

@@ -13,6 +13,7 @@
  * across tests (our payments table keys provider references); each
  * test points its webhooks at its own merchant.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -433,8 +434,15 @@ START_TEST(test_orders_search_validate_create_pay)
 	ck_assert_int_eq(charges_for(order, key, sizeof(key), &same), 1);
 	ck_assert_msg(strncmp(key, "pivota-charge-pay_", 18) == 0, "key %s",
 	    key);
-	/* Paying again is refused; so is cancelling. */
-	o = pay(s, w.a, order, "pm_card_visa", 409);
+	/* The same payment again (a retry whose answer was lost) gets the
+	 * same answer, charging nothing; another card is refused; so is
+	 * cancelling. */
+	o = pay(s, w.a, order, "pm_card_visa", 200);
+	ck_assert_str_eq(str(o, "payment_status"), "succeeded");
+	ck_assert_str_eq(str(o, "payment_intent_id"), pi);
+	json_object_put(o);
+	o = pay(s, w.a, order, "pm_card_mastercard", 409);
+	ck_assert_str_eq(str(o, "error.code"), "order_already_paid");
 	json_object_put(o);
 	snprintf(path, sizeof(path), "/agent/v1/orders/%s/cancel", order);
 	o = call(s, w.a, NULL, "POST", path, "{}", 409);
@@ -671,10 +679,13 @@ START_TEST(test_orders_webhook_before_the_answer)
 	/* The charge happened; only its webhook tells us. */
 	charge_behind_our_back(order);
 	wait_for(s, w.a, order, "paid");
-	/* The answer the agent retries for comes after: nothing more. */
-	o = pay(s, w.a, order, "pm_card_visa", 409);
-	json_object_put(o);
+	/* The agent's retry gets the answer it missed: nothing more. */
 	ck_assert_int_eq(intents_for(order, pi, sizeof(pi)), 1);
+	o = pay(s, w.a, order, "pm_card_visa", 200);
+	ck_assert_str_eq(str(o, "payment_status"), "succeeded");
+	ck_assert_str_eq(str(o, "payment_intent_id"), pi);
+	json_object_put(o);
+	ck_assert_int_eq(intents_for(order, NULL, 0), 1);
 	snprintf(obj, sizeof(obj), "\"%s\"", pi);
 	json_object_put(fake_event("payment_intent.succeeded", obj, NULL));
 	o = order_get(s, w.a, order);
@@ -709,6 +720,48 @@ delivered(struct json_object *o, size_t i)
 	ck_assert_ptr_nonnull(d);
 	return (long)num(d, "status");
 }
+
+/*
+ * A signed success that reports another amount than the attempt
+ * charged is not applied: the order stays unpaid and gets a flagged
+ * event for a human.
+ */
+START_TEST(test_orders_webhook_amount_mismatch_flagged)
+{
+	const struct pv_httpc_server *s = &servers[0];
+	struct shop w;
+	struct json_object *o, *arr, *e;
+	char order[32], obj[512];
+	size_t i;
+	int flagged = 0;
+
+	shop_make(&w, s);
+	create(s, w.a, w.m, w.mug, "1", "US", order);
+	o = pay(s, w.a, order, "pm_card_authenticationRequired", 200);
+	ck_assert_str_eq(str(o, "payment_status"), "requires_action");
+	snprintf(obj, sizeof(obj),
+	    "{\"id\": \"%s\", \"object\": \"payment_intent\", \"amount\": 1,"
+	    " \"currency\": \"usd\", \"status\": \"succeeded\","
+	    " \"metadata\": {\"order_id\": \"%s\"}}",
+	    str(o, "payment_intent_id"), order);
+	json_object_put(o);
+	o = fake_event("payment_intent.succeeded", obj, NULL);
+	ck_assert_int_eq(delivered(o, 0), 200);
+	json_object_put(o);
+	o = order_get(s, w.a, order);
+	ck_assert_str_eq(str(o, "order.status"), "pending");
+	ck_assert_str_eq(str(o, "order.payment_status"), "requires_action");
+	arr = pv_httpc_json_get(o, "order.events");
+	for (i = 0; i < json_object_array_length(arr); i++) {
+		e = json_object_array_get_idx(arr, i);
+		if (strcmp(str(e, "type"), "payment.amount_mismatch") == 0 &&
+		    pv_httpc_json_get(e, "flagged") != NULL)
+			flagged++;
+	}
+	ck_assert_int_eq(flagged, 1);
+	json_object_put(o);
+}
+END_TEST
 
 START_TEST(test_orders_hangup_after_charge_and_late_webhooks)
 {
@@ -1141,6 +1194,129 @@ START_TEST(test_orders_sandbox)
 }
 END_TEST
 
+/*
+ * PostgreSQL crashes (immediate stop) and restarts in the middle of a
+ * stream of orders (two threads, each retrying a request with its own
+ * Idempotency-Key until it is answered): every key ends as exactly one order,
+ * none is lost, none doubled, and the programs reconnect by themselves.
+ */
+#define LOAD_THREADS 2
+#define LOAD_ORDERS  15
+
+struct load {
+	const struct pv_httpc_server *s;
+	const char *header, *m, *product;
+	int thread;
+	char ids[LOAD_ORDERS][32];
+	int retried; /* answers that were not 200 */
+	const char *failure;
+};
+
+static void *
+load_run(void *arg)
+{
+	struct load *l = arg;
+	const char *h[4];
+	char key[96], *url = pv_httpc_url(l->s->base, "/agent/v1/orders");
+	const char *body = NULL;
+	struct pv_httpc_resp r;
+	struct json_object *o;
+	int i, tries;
+
+	for (i = 0; i < LOAD_ORDERS && l->failure == NULL; i++) {
+		snprintf(key, sizeof(key), "Idempotency-Key: restart-%d-%d-%ld",
+		    l->thread, i, (long)getpid());
+		h[0] = l->header;
+		h[1] = key;
+		h[2] = "Content-Type: application/json";
+		h[3] = NULL;
+		body = order_body(l->m, l->product, "1", "US", NULL);
+		for (tries = 0; tries < 200; tries++) {
+			if (pv_httpc_request(&r, "POST", url, h, body,
+			        strlen(body)) == 0 &&
+			    r.status == 200)
+				break;
+			l->retried++;
+			pv_httpc_resp_free(&r);
+			usleep(50000);
+		}
+		if (tries == 200) {
+			l->failure = "an order was never answered 200";
+			break;
+		}
+		o = pv_httpc_json(&r);
+		snprintf(l->ids[i], sizeof(l->ids[i]), "%s",
+		    o != NULL && pv_httpc_json_str(o, "order_id") != NULL ?
+		        pv_httpc_json_str(o, "order_id") :
+		        "");
+		json_object_put(o);
+		pv_httpc_resp_free(&r);
+		usleep(20000);
+	}
+	free(url);
+	return NULL;
+}
+
+static int
+restart_pg(const char *what)
+{
+	const char *argv[] = { getenv("PV_PG_CTL"), what, NULL };
+
+	return argv[0] == NULL ? -1 : pv_proc_run(argv);
+}
+
+START_TEST(test_orders_postgres_restart_mid_load)
+{
+	const struct pv_httpc_server *s = &servers[0];
+	static struct load l[LOAD_THREADS];
+	pthread_t t[LOAD_THREADS];
+	struct json_object *o;
+	char path[160];
+	struct shop w;
+	int i, j, k, n = 0, retried = 0;
+
+	ck_assert_msg(getenv("PV_PG_CTL") != NULL, "PV_PG_CTL is not set");
+	shop_make(&w, s);
+	for (i = 0; i < LOAD_THREADS; i++) {
+		memset(&l[i], 0, sizeof(l[i]));
+		l[i].s = s;
+		l[i].header = w.a;
+		l[i].m = w.m;
+		l[i].product = w.mug;
+		l[i].thread = i;
+		ck_assert_int_eq(pthread_create(&t[i], NULL, load_run, &l[i]),
+		    0);
+	}
+	usleep(150000);
+	ck_assert_int_eq(restart_pg("crash"), 0);
+	usleep(300000);
+	ck_assert_int_eq(restart_pg("start"), 0);
+	for (i = 0; i < LOAD_THREADS; i++) {
+		ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+		ck_assert_msg(l[i].failure == NULL, "%s", l[i].failure);
+		retried += l[i].retried;
+	}
+	/* The restart was felt, and healed. */
+	ck_assert_int_gt(retried, 0);
+	for (i = 0; i < LOAD_THREADS; i++)
+		for (j = 0; j < LOAD_ORDERS; j++) {
+			ck_assert_msg(strncmp(l[i].ids[j], "ORD_", 4) == 0,
+			    "no order id for key %d-%d", i, j);
+			for (k = 0; k < LOAD_THREADS * LOAD_ORDERS; k++)
+				if (k != i * LOAD_ORDERS + j)
+					ck_assert_str_ne(l[i].ids[j],
+					    l[k / LOAD_ORDERS]
+					        .ids[k % LOAD_ORDERS]);
+			n++;
+		}
+	snprintf(path, sizeof(path), "/agent/v1/orders?merchant_id=%s&limit=1",
+	    w.m);
+	o = call(s, w.a, NULL, "GET", path, NULL, 200);
+	ck_assert_int_eq(num(o, "pagination.total"), n);
+	json_object_put(o);
+}
+END_TEST
+
 Suite *
 orders_suite(void)
 {
@@ -1156,6 +1332,7 @@ orders_suite(void)
 	tcase_add_test(tc, test_orders_500_then_success_charges_once);
 	tcase_add_test(tc, test_orders_provider_down_then_retry_charges_once);
 	tcase_add_test(tc, test_orders_hangup_after_charge_and_late_webhooks);
+	tcase_add_test(tc, test_orders_webhook_amount_mismatch_flagged);
 	tcase_add_test(tc, test_orders_webhook_before_the_answer);
 	tcase_add_test(tc, test_orders_webhook_held_then_released);
 	tcase_add_test(tc, test_orders_forged_webhooks_change_nothing);
@@ -1165,6 +1342,7 @@ orders_suite(void)
 	tcase_add_test(tc, test_orders_stock_cancel_and_replay);
 	tcase_add_test(tc, test_orders_adyen);
 	tcase_add_test(tc, test_orders_sandbox);
+	tcase_add_test(tc, test_orders_postgres_restart_mid_load);
 	suite_add_tcase(s, tc);
 	return s;
 }

