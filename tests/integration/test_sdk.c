@@ -5,9 +5,9 @@
  * and docs/openapi.yaml linted and checked against every response of a
  * recorded flow (tests/node/openapi_check.mjs), all through lighttpd.
  *
- * One merchant on the sandbox PSP with the orders fixture catalog and
- * one agent allowed to buy from it are made with the real pivotactl;
- * the child processes get them through the environment:
+ * The flows run against make run's demo stack: the real pivotactl
+ * demo-seed makes the demo merchant (sandbox PSP, demo catalog) and the
+ * demo agent; the child processes get them through the environment:
  * PIVOTA_API_URL, PIVOTA_API_KEY, PIVOTA_TEST_MERCHANT_ID,
  * PIVOTA_TEST_QUERY.  The node tools come from tests/node/node_modules,
  * which `make deps` installs with npm ci.
@@ -43,36 +43,27 @@ json_field(const char *out, const char *key, char *dst, size_t size)
 	json_object_put(o);
 }
 
-/* Once per case: the merchant, the agent and the children's env. */
+/*
+ * Once per case: make run's demo (pivotactl demo-seed: the demo
+ * merchant on the sandbox PSP with the demo catalog, and the demo
+ * agent) and the children's environment.
+ */
 static void
 setup_kit(void)
 {
-	char out[4096], email[96];
+	char out[8192];
 
 	ck_assert_msg(pv_httpc_servers(servers, MAX_SERVERS) >= 1,
 	    "need the servers: run these through tests/integration/run.sh");
-	snprintf(email, sizeof(email), "sdk-%ld@test.example", (long)getpid());
-	ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "merchant", "create",
-	                     "--name", "Kit Shop", "--email", email,
-	                     "--currency", "USD", "--json", NULL),
-	    0);
+	ck_assert_msg(pv_proc_ctl(out, sizeof(out), "demo-seed", "--json",
+	                  NULL) == 0,
+	    "demo-seed: %s", out);
 	json_field(out, "merchant_id", merchant_id, sizeof(merchant_id));
-	ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "products", "import",
-	                     merchant_id, "tests/fixtures/orders/usd.jsonl",
-	                     "--json", NULL),
-	    0);
-	ck_assert_msg(pv_proc_ctl(out, sizeof(out), "merchant",
-	                  "connect-sandbox", merchant_id, "--json", NULL) == 0,
-	    "connect-sandbox: %s", out);
-	ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "agent", "create",
-	                     "--name", "kit agent", "--per-minute", "100000",
-	                     "--merchants", merchant_id, "--json", NULL),
-	    0);
-	json_field(out, "api_key", api_key, sizeof(api_key));
+	json_field(out, "agent_api_key", api_key, sizeof(api_key));
 	ck_assert_int_eq(setenv("PIVOTA_API_URL", servers[0].base, 1), 0);
 	ck_assert_int_eq(setenv("PIVOTA_API_KEY", api_key, 1), 0);
 	ck_assert_int_eq(setenv("PIVOTA_TEST_MERCHANT_ID", merchant_id, 1), 0);
-	ck_assert_int_eq(setenv("PIVOTA_TEST_QUERY", "mug", 1), 0);
+	ck_assert_int_eq(setenv("PIVOTA_TEST_QUERY", "hoodie", 1), 0);
 	ck_assert_int_eq(setenv("PIVOTA_SDK_REQUIRE_LIVE", "1", 1), 0);
 }
 

@@ -56,13 +56,15 @@ async function toolError(name, args) {
 const missing = (text) => text.startsWith("No such endpoint.");
 
 const found = await ok("search_products", { query: QUERY, merchant_id: MERCHANT, in_stock_only: true, limit: 20 });
-const prod = found.products.find((p) => p.variants[0].in_stock && p.variants[0].inventory_quantity >= 5);
+// in_stock_only keeps a product when any variant has stock: name one.
+const prod = found.products.find((p) => p.variants.some((v) => v.in_stock && v.inventory_quantity >= 5));
 assert.ok(prod, `no ${QUERY} in stock at ${MERCHANT}`);
+const variant = prod.variants.find((v) => v.in_stock && v.inventory_quantity >= 5);
 assert.equal((await ok("get_product", { merchant_id: MERCHANT, product_id: prod.id })).product.id, prod.id);
 
 const orderArgs = {
   merchant_id: MERCHANT, customer_email: "mcp@agents.example",
-  items: [{ product_id: prod.id, quantity: 1 }],
+  items: [{ product_id: prod.id, variant_id: variant.id, quantity: 1 }],
   shipping_address: { name: "Mo Cee", address_line1: "2 Side St", city: "Shelbyville", postal_code: "54321", country: "US" },
   idempotency_key: "mcp-test-" + randomUUID(),
 };

@@ -107,20 +107,24 @@ const missing = (rec) => rec.status === 404 && rec.body?.detail === "No such end
 
 const ADDRESS = { name: "Ada Agent", address_line1: "1 Main St", city: "Springfield", postal_code: "12345", country: "US" };
 const order = (pid, qty = 1) => ({ merchant_id: MERCHANT, customer_email: "ada@agents.example",
-  items: [{ product_id: pid, quantity: qty }], shipping_address: ADDRESS });
+  items: [{ product_id: pid, variant_id: vid, quantity: qty }], shipping_address: ADDRESS });
 
 expect(await call("GET", "/health", { key: null }), 200);
 expect(await call("GET", "/agent/v1/merchants?limit=5"), 200);
 const found = expect(await call("GET", `/agent/v1/products/search?q=${QUERY}&merchant_id=${MERCHANT}&in_stock=True&limit=20`), 200);
-// The default variant is what an order without variant_id buys.
-const pick = found.products.find((p) => p.variants[0].in_stock && p.variants[0].inventory_quantity >= 10);
-if (!pick) throw new Error(`no product for ${QUERY} with stock at ${MERCHANT}`);
-const pid = pick.id;
+// in_stock keeps a product when any variant has stock; an item without
+// variant_id buys the default variant, so name one that has stock.
+let pid, vid;
+for (const p of found.products) {
+  const v = p.variants.find((x) => x.in_stock && x.inventory_quantity >= 10);
+  if (v) { pid = p.id; vid = v.id; break; }
+}
+if (!pid) throw new Error(`no product for ${QUERY} with stock at ${MERCHANT}`);
 expect(await call("GET", `/agent/v1/products/search?query=${QUERY}`), 200);
 expect(await call("GET", `/agent/v1/products/${MERCHANT}/${pid}`), 200);
 expect(await call("GET", `/agent/v1/products/${MERCHANT}/prod_0000000000000000`), 404);
 expect(await call("GET", "/agent/v1/products/search?limit=101"), 400);
-expect(await call("POST", "/agent/v1/cart/validate", { body: { merchant_id: MERCHANT, items: [{ product_id: pid, quantity: 1 }], shipping_country: "US" } }), 200);
+expect(await call("POST", "/agent/v1/cart/validate", { body: { merchant_id: MERCHANT, items: [{ product_id: pid, variant_id: vid, quantity: 1 }], shipping_country: "US" } }), 200);
 expect(await call("POST", "/agent/v1/cart/validate", { body: { merchant_id: MERCHANT, items: [{ product_id: pid, quantity: 1 }], shipping_country: "US", colour: "red" } }), 400);
 
 const idem = randomUUID();

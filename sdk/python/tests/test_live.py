@@ -46,18 +46,30 @@ class LiveFlowTest(unittest.TestCase):
         cls.p = pivota.Pivota(api_key=KEY, base_url=URL, max_retries=2)
 
     def find(self):
+        """A product with a variant that has stock; that variant's id.
+
+        in_stock_only keeps a product when any variant has stock, and an
+        item without variant_id buys the default variant: name one.
+        """
         r = self.p.search_products(QUERY, merchant_id=MERCHANT,
-                                   in_stock_only=True, limit=5)
+                                   in_stock_only=True, limit=20)
         self.assertEqual(r["status"], "success")
-        self.assertGreater(len(r["products"]), 0, "nothing matches %r" % QUERY)
-        prod = r["products"][0]
-        for k in ("id", "title", "price", "in_stock", "variant_id", "sku"):
-            self.assertIn(k, prod)
-        return prod
+        for prod in r["products"]:
+            for k in ("id", "title", "price", "in_stock", "variant_id",
+                      "sku"):
+                self.assertIn(k, prod)
+            self.assertTrue(prod["in_stock"])
+        for prod in r["products"]:
+            for v in prod["variants"]:
+                if v["in_stock"] and v["inventory_quantity"] >= 5:
+                    return prod, v
+        self.fail("nothing in stock matches %r" % QUERY)
 
     def order(self, prod, qty=1, key=None):
+        prod, variant = prod
         return self.p.create_order(
-            MERCHANT, [{"product_id": prod["id"], "quantity": qty}],
+            MERCHANT, [{"product_id": prod["id"],
+                        "variant_id": variant["id"], "quantity": qty}],
             "ada@agents.example", ADDRESS, agent_session_id="sdk-test",
             idempotency_key=key)
 
@@ -73,23 +85,25 @@ class LiveFlowTest(unittest.TestCase):
         self.assertEqual(len(a["analytics"]["daily_stats"]), 7)
 
     def test_search_order_pay_get_list_cancel_refund_track(self):
-        prod = self.find()
+        found = self.find()
+        prod, variant = found
         got = self.p.get_product(MERCHANT, prod["id"])["product"]
         self.assertEqual(got["id"], prod["id"])
         self.assertEqual(got["price"], prod["price"])
 
         cart = self.p.validate_cart(
-            MERCHANT, [{"product_id": prod["id"], "quantity": 2}], "US")
-        self.assertTrue(cart["valid"])
-        self.assertEqual(cart["items"][0]["unit_price"], prod["price"])
+            MERCHANT, [{"product_id": prod["id"], "variant_id": variant["id"],
+                        "quantity": 2}], "US")
+        self.assertTrue(cart["valid"], cart["errors"])
+        self.assertEqual(cart["items"][0]["unit_price"], variant["price"])
 
         # Create: a retry with the same key is a replay, not a new order.
         key = "sdk-" + uuid.uuid4().hex
-        o = self.order(prod, 2, key)
+        o = self.order(found, 2, key)
         self.assertEqual(o["order_status"], "pending")
         self.assertRegex(o["order_id"], r"^ORD_[0-9A-F]{16}$")
         self.assertEqual(o["total_minor"], cart["pricing"]["total_minor"])
-        again = self.order(prod, 2, key)
+        again = self.order(found, 2, key)
         self.assertEqual(again["order_id"], o["order_id"])
         hdrs = {k.lower(): v for k, v in
                 self.p.last_response["headers"].items()}
