@@ -14,6 +14,7 @@ those steps are skipped, saying so.
 
 import os
 import sys
+import time
 import unittest
 import uuid
 
@@ -182,6 +183,31 @@ class LiveFlowTest(unittest.TestCase):
                          "cancelled")
         with self.assertRaises(pivota.ConflictError):
             self.p.pay(o["order_id"], "pm_card_visa")
+
+    def test_events_feed(self):
+        o = self.order(self.find())
+        self.p.cancel_order(o["order_id"])
+        seen = []
+        for _ in range(50):  # the feed shows an event a moment after commit
+            seen, after = [], None
+            while True:
+                try:
+                    page = self.p.list_events(after=after, limit=100)
+                except pivota.PivotaError as e:
+                    if missing_endpoint(e):
+                        self.skipTest("no events endpoint on this server")
+                    raise
+                seen += [e for e in page["events"]
+                         if e["order_id"] == o["order_id"]]
+                if not page["has_more"] or not page["events"]:
+                    break
+                after = page["events"][-1]["id"]
+            if len(seen) >= 2:
+                break
+            time.sleep(0.1)
+        self.assertEqual([(e["type"], e["seq"]) for e in seen],
+                         [("order.created", 1), ("order.cancelled", 2)])
+        self.assertEqual(seen[1]["data"]["order"]["status"], "cancelled")
 
     def test_errors_are_typed(self):
         with self.assertRaises(pivota.NotFoundError) as cm:
