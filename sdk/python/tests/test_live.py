@@ -13,9 +13,12 @@ those steps are skipped, saying so.
 """
 
 import os
+import subprocess
 import sys
+import threading
 import time
 import unittest
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
@@ -27,6 +30,13 @@ KEY = os.environ.get("PIVOTA_API_KEY")
 MERCHANT = os.environ.get("PIVOTA_TEST_MERCHANT_ID")
 QUERY = os.environ.get("PIVOTA_TEST_QUERY", "mug")
 LIVE = bool(URL and KEY and MERCHANT)
+WORKER = None
+if os.environ.get("PV_BUILD_DIR") and os.environ.get("PIVOTA_DATABASE_URL"):
+    WORKER = os.path.join(os.environ["PV_BUILD_DIR"], "bin", "pivota-worker")
+elif os.environ.get("PIVOTA_SDK_REQUIRE_LIVE"):
+    raise RuntimeError("PIVOTA_SDK_REQUIRE_LIVE is set but PV_BUILD_DIR or "
+                       "PIVOTA_DATABASE_URL is not (the webhook test needs "
+                       "the job worker)")
 if os.environ.get("PIVOTA_SDK_REQUIRE_LIVE") and not LIVE:
     raise RuntimeError("PIVOTA_SDK_REQUIRE_LIVE is set but PIVOTA_API_URL, "
                        "PIVOTA_API_KEY or PIVOTA_TEST_MERCHANT_ID is not")
@@ -208,6 +218,54 @@ class LiveFlowTest(unittest.TestCase):
         self.assertEqual([(e["type"], e["seq"]) for e in seen],
                          [("order.created", 1), ("order.cancelled", 2)])
         self.assertEqual(seen[1]["data"]["order"]["status"], "cancelled")
+
+    @unittest.skipUnless(WORKER, "no PV_BUILD_DIR/PIVOTA_DATABASE_URL: "
+                         "webhook delivery needs the job worker")
+    def test_webhook_delivered_and_verified(self):
+        got = []
+
+        class Hook(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                got.append((self.headers.get("Pivota-Signature"),
+                            self.rfile.read(n)))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        srv = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+        threading.Thread(target=srv.serve_forever, args=(0.05,),
+                         daemon=True).start()
+        w = self.p.register_webhook(
+            "http://127.0.0.1:%d/hook" % srv.server_address[1],
+            ["order.created"])
+        try:
+            o = self.order(self.find())
+            for _ in range(30):
+                run = subprocess.run([WORKER, "--once", "--id", "sdk-test"],
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)
+                self.assertEqual(run.returncode, 0, run.stderr)
+                if any(o["order_id"].encode() in body for _, body in got):
+                    break
+                time.sleep(0.1)
+        finally:
+            self.p.delete_webhook(w["webhook"]["id"])
+            srv.shutdown()
+            srv.server_close()
+        mine = [(h, b) for h, b in got if o["order_id"].encode() in b]
+        self.assertEqual(len(mine), 1, "deliveries: %r" % got)
+        header, body = mine[0]
+        event = pivota.construct_event(body, header, w["secret"])
+        self.assertEqual((event["type"], event["order_id"]),
+                         ("order.created", o["order_id"]))
+        with self.assertRaises(pivota.WebhookSignatureError):
+            pivota.construct_event(body + b" ", header, w["secret"])
+        with self.assertRaises(pivota.WebhookSignatureError):
+            pivota.construct_event(body, header, "whsec_" + "0" * 64)
 
     def test_errors_are_typed(self):
         with self.assertRaises(pivota.NotFoundError) as cm:
