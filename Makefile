@@ -167,6 +167,7 @@ $(O)/tobj/tests/%/main.o: tests/support/check_main.c
 
 deps:
 	@scripts/deps.sh
+	@scripts/node-deps.sh
 
 # The checks.  check-db and check-integration start their own
 # throwaway PostgreSQL (and web servers) and remove them afterwards.

@@ -19,7 +19,7 @@ set -eu
 BUILD="gcc make pkg-config libfcgi-dev libpq-dev libjson-c-dev
 libcurl4-openssl-dev libssl-dev check"
 RUN="postgresql spawn-fcgi lighttpd apache2 libapache2-mod-fcgid wrk tidy
-curl clang-format valgrind clang python3"
+curl clang-format valgrind clang python3 nodejs"
 
 mode=install
 case "${1:-}" in

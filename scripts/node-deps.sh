@@ -1,0 +1,19 @@
+#!/bin/sh
+# scripts/node-deps.sh: the npm packages of tests/node (OpenAPI lint and
+# response validation, the MCP client test), installed with `npm ci`
+# from the committed package-lock.json.  Skipped when node_modules was
+# installed from this very lock file (a stamp holds its checksum), so
+# `make check` pays for npm only when the lock file changes.
+set -eu
+cd "$(dirname "$0")/../tests/node"
+command -v npm >/dev/null || {
+	echo "node-deps: npm is missing (nodejs: make deps)" >&2
+	exit 1
+}
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+stamp=node_modules/.pivota-lock-sha256
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+	exit 0
+fi
+npm ci --no-audit --no-fund --loglevel=error
+echo "$want" >"$stamp"
