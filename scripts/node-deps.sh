@@ -6,10 +6,19 @@
 # `make check` pays for npm only when the lock file changes.
 set -eu
 cd "$(dirname "$0")/../tests/node"
-command -v npm >/dev/null || {
-	echo "node-deps: npm is missing (nodejs: make deps)" >&2
-	exit 1
-}
+# Debian's nodejs comes without npm (its own package); a nodejs that
+# bundles npm (NodeSource's) must not get Debian's on top.
+if ! command -v npm >/dev/null; then
+	if [ "$(id -u)" -eq 0 ]; then
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm >/dev/null ||
+		    { apt-get update -q >/dev/null &&
+		      DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm >/dev/null; }
+	fi
+	command -v npm >/dev/null || {
+		echo "node-deps: npm is missing: apt-get install npm" >&2
+		exit 1
+	}
+fi
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
 stamp=node_modules/.pivota-lock-sha256
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
