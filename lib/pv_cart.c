@@ -21,7 +21,8 @@
  * country (exact, else '*'), the tax rule (region, else the whole
  * country), how many shipping rules exist at all, then one row per
  * requested line in request order with its variant (the named one, by
- * our id or the store's, else the first by position).
+ * our id or the store's, else the default: the first in stock by
+ * position, else the first, as the Product's variant_id says).
  */
 #define QUOTE_SQL \
 	"WITH m AS (SELECT m.id, m.public_id, m.business_name," \
@@ -56,7 +57,8 @@
 	"p.id" \
 	"  AND (i.variant IS NULL OR v.public_id = i.variant" \
 	"   OR v.external_id = i.variant)" \
-	"  ORDER BY v.position, v.id LIMIT 1) v ON true" \
+	"  ORDER BY v.inventory_tracked AND v.inventory_quantity" \
+	"   - v.reserved_quantity <= 0, v.position, v.id LIMIT 1) v ON true" \
 	" ORDER BY i.n"
 
 enum {

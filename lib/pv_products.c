@@ -302,8 +302,26 @@ variant_json(struct pv_ctx *ctx, const PGresult *res, int r, int b,
 }
 
 /*
- * The product of rows r0..r1-1 (one per variant; the first is the
- * default variant) as the API.md Product, columns from b on.
+ * The default variant of rows r0..r1-1: the first in stock, else the
+ * first.  An order line without variant_id buys the same one
+ * (pv_cart.c), so a product found with in_stock_only can be ordered
+ * as found.
+ */
+static int
+default_row(const PGresult *res, int r0, int r1, int b)
+{
+	int r;
+
+	for (r = r0; r < r1; r++)
+		if (!PQgetisnull(res, r, b + V_ID) &&
+		    yes(res, r, b + V_IN_STOCK))
+			return r;
+	return r0;
+}
+
+/*
+ * The product of rows r0..r1-1 (one per variant, by position) as the
+ * API.md Product, columns from b on.
  */
 static struct json_object *
 product_json(struct pv_ctx *ctx, const PGresult *res, int r0, int r1, int b,
@@ -315,7 +333,7 @@ product_json(struct pv_ctx *ctx, const PGresult *res, int r0, int r1, int b,
 	    split_array(ctx, res, r0, b + P_IMAGES, err);
 	const char *currency = PQgetvalue(res, r0, b + P_CURRENCY);
 	bool has_variant = !PQgetisnull(res, r0, b + V_ID);
-	int r;
+	int r, d = default_row(res, r0, r1, b);
 
 	pv_json_set_str(p, "id", PQgetvalue(res, r0, b + P_ID), err);
 	pv_json_set_str(p, "product_id", PQgetvalue(res, r0, b + P_ID), err);
@@ -334,13 +352,13 @@ product_json(struct pv_ctx *ctx, const PGresult *res, int r0, int r1, int b,
 	pv_json_set(p, "tags", split_array(ctx, res, r0, b + P_TAGS, err), err);
 	pv_json_set_str(p, "currency", currency, err);
 	if (has_variant) {
-		set_money(p, "price", "price_minor", res, r0, b + V_PRICE,
+		set_money(p, "price", "price_minor", res, d, b + V_PRICE,
 		    currency, err);
 		set_money(p, "compare_at_price", "compare_at_price_minor", res,
-		    r0, b + V_COMPARE_AT, currency, err);
-		pv_json_set_str(p, "variant_id", PQgetvalue(res, r0, b + V_ID),
+		    d, b + V_COMPARE_AT, currency, err);
+		pv_json_set_str(p, "variant_id", PQgetvalue(res, d, b + V_ID),
 		    err);
-		set_text(p, "sku", res, r0, b + V_SKU, err);
+		set_text(p, "sku", res, d, b + V_SKU, err);
 	} else {
 		pv_json_set(p, "price", NULL, err);
 		pv_json_set(p, "price_minor", NULL, err);

@@ -231,8 +231,11 @@ pv_spawn_pools() {
 			return 1
 		fi
 		rm -f "$run/$name.sock"
+		# spawn-fcgi detaches its children from our stderr: each
+		# program's log lines go to RUN_DIR/<name>.log instead.
 		spawn-fcgi -s "$run/$name.sock" -M 0660 -F "$procs" \
-		    -P "$run/$name.pool.pid" "${as[@]}" -- "$progs/$name" \
+		    -P "$run/$name.pool.pid" "${as[@]}" -- /bin/sh -c \
+		    'exec "$0" 2>>"$1"' "$progs/$name" "$run/$name.log" \
 		    >/dev/null || { pv_say "spawn-fcgi $name failed"; return 1; }
 		cat "$run/$name.pool.pid" >>"$run/pools.pids"
 		echo >>"$run/pools.pids"

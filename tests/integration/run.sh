@@ -167,7 +167,10 @@ else
 fi
 if [ "$rc" -ne 0 ]; then
 	pv_say "tests failed ($rc); server logs follow"
-	for f in "$T"/*/log/*error.log "$T"/*/log/stdout.log "$PV_PG_DIR/server.log"; do
+	# The Apache pools' 5xx lines, wherever they are in their logs.
+	grep -h ' 5[0-9][0-9] ' "$T"/proxy/run/*.log 2>/dev/null | tail -20 >&2 || true
+	for f in "$T"/*/log/*error.log "$T"/*/log/stdout.log "$T"/proxy/run/*.log \
+	    "$PV_PG_DIR/server.log"; do
 		pv_show_log "$f" 40
 	done
 fi
