@@ -67,7 +67,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH	:= $(BENCH_SRC:bench/%.c=$(O)/bench/%)
 
 .PHONY: all run check check-unit check-db check-leak check-integration deps \
-	bench lint \
+	browser-deps check-browser bench lint \
 	fuzz install clean tests
 .DEFAULT_GOAL := all
 
@@ -167,6 +167,14 @@ $(O)/tobj/tests/%/main.o: tests/support/check_main.c
 
 deps:
 	@scripts/deps.sh
+	@$(MAKE) --no-print-directory browser-deps
+
+# playwright-core for the browser test, pinned by package-lock.json.
+browser-deps: tests/browser/node_modules/.package-lock.json
+tests/browser/node_modules/.package-lock.json: tests/browser/package.json \
+	    tests/browser/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: apt-get install npm" >&2; exit 1; }
+	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
 
 # The checks.  check-db and check-integration start their own
 # throwaway PostgreSQL (and web servers) and remove them afterwards.
@@ -175,7 +183,7 @@ check: deps
 	@# -O2 finds warnings -O0 cannot (maybe-uninitialized): build it too.
 	@$(MAKE) --no-print-directory BUILD=release all
 	@$(MAKE) --no-print-directory check-unit check-db check-leak \
-	    check-integration
+	    check-integration check-browser
 
 check-unit: $(UNIT_T)
 	$(UNIT_T)
@@ -194,6 +202,11 @@ endif
 
 check-integration: all $(INT_T) $(BENCH)
 	tests/integration/run.sh $(O)
+
+# The dashboard end to end in headless Chromium; screenshots in
+# build/browser/.
+check-browser: all browser-deps
+	tests/browser/run.sh $(O)
 
 run: deps
 	@$(MAKE) --no-print-directory all
