@@ -35,6 +35,8 @@ static const struct {
 	{ "password",
 	    "Password changed. Your other sessions were signed out." },
 	{ "out", "You are signed out." },
+	{ "blocked", "Agent blocked: it can no longer buy from you." },
+	{ "allowed", "Agent allowed again." },
 };
 
 static const char *
@@ -398,6 +400,9 @@ static const struct route routes[] = {
 	{ PV_POST, "/connections/psp", pv_dash_connect_psp,
 	    NEED_SESSION | NEED_CSRF },
 	{ PV_POST, "/connections/shopify", pv_dash_connect_shopify,
+	    NEED_SESSION | NEED_CSRF },
+	{ PV_GET, "/agents", pv_dash_agents, NEED_SESSION },
+	{ PV_POST, "/agents/block", pv_dash_agent_block,
 	    NEED_SESSION | NEED_CSRF },
 	{ PV_GET, "/settings", pv_dash_settings, NEED_SESSION },
 	{ PV_POST, "/settings/password", pv_dash_password,

@@ -69,6 +69,13 @@ rows(struct dash *d, const char *tmpl, const PGresult *res,
 	return pv_tmpl_finish_html(&b, out, err);
 }
 
+int
+pv_dash_rows(struct dash *d, const char *tmpl, const PGresult *res,
+    const struct pv_tmpl_arg *extra, struct pv_html *out, struct pv_err *err)
+{
+	return rows(d, tmpl, res, extra, out, err);
+}
+
 static int
 partial(struct dash *d, const char *tmpl, const struct pv_tmpl_arg *args,
     struct pv_html *out, struct pv_err *err)

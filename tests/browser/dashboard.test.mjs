@@ -138,8 +138,8 @@ try {
 	await shot(page, 'products');
 
 	// An agent buys a mug through the agent API, paying with the fake.
-	const agent = ctl('agent', 'create', '--name', 'Browser Agent',
-	    '--merchants', merchant);
+	// No allow-list: the agent may buy from every merchant.
+	const agent = ctl('agent', 'create', '--name', 'Browser Agent');
 	const found = await agentCall(agent.api_key, 'GET',
 	    `/agent/v1/products/search?merchant_id=${merchant}&q=mug`);
 	const product = found.products[0].id;
@@ -180,6 +180,40 @@ try {
 	const chartsAfter = await charts(page);
 	assert.notDeepEqual(chartsAfter, chartsBefore);
 	await shot(page, 'overview');
+
+	// The agents page: the agent, its volume; block it and it can
+	// neither find the merchant's products nor order; allow it again.
+	await page.click('nav >> text=Agents');
+	await page.waitForURL(/\/dashboard\/agents/);
+	const arow = page.locator('tbody tr', { hasText: agent.agent_id });
+	assert.match(await arow.textContent(), /Browser Agent[\s\S]*USD[\s\S]*1[\s\S]*1[\s\S]*44\.98[\s\S]*allowed/);
+	await shot(page, 'agents');
+	await Promise.all([page.waitForURL(/agents\?m=blocked/),
+	    arow.locator('button:text("Block")').click()]);
+	assert.match(await arow.textContent(), /blocked/);
+	await shot(page, 'agents-blocked');
+	const hidden = await agentCall(agent.api_key, 'GET',
+	    `/agent/v1/products/search?q=mug`);
+	assert.equal(hidden.products.filter((p) => p.id === product).length, 0);
+	const refused = await fetch(BASE + '/agent/v1/orders/create', {
+		method: 'POST', headers: { 'X-API-Key': agent.api_key,
+		    'Content-Type': 'application/json' },
+		body: JSON.stringify({ merchant_id: merchant,
+		    customer_email: 'buyer@test.example',
+		    items: [{ product_id: product, quantity: 1 }],
+		    shipping_address: { name: 'Buyer', address_line1: '1 Main St',
+			city: 'Town', postal_code: '12345', country: 'US' } }),
+	});
+	// As for a merchant outside the agent's allow-list.
+	const why = await refused.text();
+	assert.equal(refused.status, 400, why);
+	assert.match(why, /may buy from/);
+	await Promise.all([page.waitForURL(/agents\?m=allowed/),
+	    arow.locator('button:text("Allow")').click()]);
+	assert.match(await arow.textContent(), /allowed/);
+	const back = await agentCall(agent.api_key, 'GET',
+	    `/agent/v1/products/search?q=mug`);
+	assert.equal(back.products.filter((p) => p.id === product).length, 1);
 
 	assert.deepEqual(errors, []);
 	console.log(`browser: passed in ${((Date.now() - started) / 1000).toFixed(1)}s`);
