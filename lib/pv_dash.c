@@ -37,6 +37,7 @@ static const struct {
 	{ "out", "You are signed out." },
 	{ "blocked", "Agent blocked: it can no longer buy from you." },
 	{ "allowed", "Agent allowed again." },
+	{ "shipped", "Shipment saved; the agent is told." },
 };
 
 static const char *
@@ -394,6 +395,7 @@ static const struct route routes[] = {
 	{ PV_GET, "/orders", pv_dash_orders, NEED_SESSION },
 	{ PV_GET, "/orders.csv", pv_dash_orders_csv, NEED_SESSION },
 	{ PV_GET, "/orders/:id", pv_dash_order, NEED_SESSION },
+	{ PV_POST, "/orders/:id/ship", pv_dash_ship, NEED_SESSION | NEED_CSRF },
 	{ PV_GET, "/products", pv_dash_products, NEED_SESSION },
 	{ PV_POST, "/products/sync", pv_dash_sync, NEED_SESSION | NEED_CSRF },
 	{ PV_GET, "/connections", pv_dash_connections, NEED_SESSION },

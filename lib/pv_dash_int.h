@@ -61,5 +61,7 @@ int pv_dash_tax(struct dash *d, struct pv_err *err);
 /* pv_dash_agents.c */
 int pv_dash_agents(struct dash *d, struct pv_err *err);
 int pv_dash_agent_block(struct dash *d, struct pv_err *err);
+/* pv_dash_ship.c */
+int pv_dash_ship(struct dash *d, struct pv_err *err);
 
 #endif /* PV_DASH_INT_H */

@@ -169,6 +169,29 @@ try {
 	assert.match(await page.textContent('main'), /Browser Agent/);
 	await shot(page, 'order');
 
+	// No store platform: mark it shipped, then delivered, from the
+	// order page; the same shipment rules and events as Shopify's.
+	const orderUrl = page.url();
+	await page.selectOption('#ship_status', 'in_transit');
+	await page.fill('#carrier', 'UPS');
+	await page.fill('#tracking_number', '1Z999AA10123456784');
+	await page.fill('#tracking_url', 'https://track.example/1Z999AA10123456784');
+	await Promise.all([page.waitForURL(/\?m=shipped/),
+	    page.click('form[action$="/ship"] button')]);
+	assert.match(await page.textContent('main'), /1Z999AA10123456784/);
+	assert.match(await page.textContent('main'), /shipment\.created/);
+	await shot(page, 'order-shipped');
+	await page.selectOption('#ship_status', 'delivered');
+	await Promise.all([page.waitForURL(/\?m=shipped/),
+	    page.click('form[action$="/ship"] button')]);
+	assert.match(await page.textContent('main'), /fulfilment (delivered|fulfilled)/);
+	const tracked = await agentCall(agent.api_key, 'GET',
+	    `/agent/v1/orders/${order.order_id}`);
+	console.log(`browser: agent sees ${JSON.stringify(tracked).slice(0, 300)}`);
+	assert.match(JSON.stringify(tracked), /1Z999AA10123456784/);
+	await shot(page, 'order-delivered');
+	await page.goto(orderUrl);
+
 	// The overview's totals and charts changed.
 	await page.click('nav >> text=Overview');
 	await page.waitForSelector('dl.stats');

@@ -468,6 +468,26 @@ START_TEST(test_dashboard_xss_and_tenancy)
 	page(&a, &r, "/dashboard/agents");
 	ck_assert_ptr_nonnull(strstr(r.body, "blocked"));
 	pv_httpc_resp_free(&r);
+	/* Mark shipped: CSRF first, then tenancy, then an unpaid order. */
+	snprintf(path, sizeof(path), "/dashboard/orders/%s/ship", order);
+	request(&a, &r, "POST", path, "status=in_transit&carrier=UPS");
+	ck_assert_int_eq(r.status, 403);
+	pv_httpc_resp_free(&r);
+	page(&b, &r, "/dashboard/agents");
+	pv_httpc_resp_free(&r);
+	snprintf(form, sizeof(form), "csrf=%s&status=in_transit", b.csrf);
+	request(&b, &r, "POST", path, form);
+	ck_assert_int_eq(r.status, 404);
+	pv_httpc_resp_free(&r);
+	snprintf(form, sizeof(form), "csrf=%s&status=in_transit", a.csrf);
+	request(&a, &r, "POST", path, form);
+	ck_assert_int_eq(r.status, 409);
+	pv_httpc_resp_free(&r);
+	sql(out, sizeof(out),
+	    "SELECT count(*) FROM shipments s JOIN orders o ON o.id = "
+	    "s.order_id WHERE o.public_id = '%s'",
+	    order);
+	ck_assert_str_eq(out, "0");
 	snprintf(form, sizeof(form),
 	    "csrf=%s&agent=agt_nosuchagent0000&action=block", a.csrf);
 	request(&a, &r, "POST", "/dashboard/agents/block", form);
