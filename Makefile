@@ -67,7 +67,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH	:= $(BENCH_SRC:bench/%.c=$(O)/bench/%)
 
 .PHONY: all run check check-unit check-db check-leak check-integration deps \
-	bench lint \
+	check-browser bench lint \
 	fuzz install clean tests
 .DEFAULT_GOAL := all
 
@@ -176,7 +176,7 @@ check: deps
 	@# -O2 finds warnings -O0 cannot (maybe-uninitialized): build it too.
 	@$(MAKE) --no-print-directory BUILD=release all
 	@$(MAKE) --no-print-directory check-unit check-db check-leak \
-	    check-integration
+	    check-integration check-browser
 
 check-unit: $(UNIT_T)
 	$(UNIT_T)
@@ -195,6 +195,11 @@ endif
 
 check-integration: all $(INT_T) $(BENCH)
 	tests/integration/run.sh $(O)
+
+# The dashboard end to end in headless Chromium; screenshots in
+# build/browser/.
+check-browser: all
+	tests/browser/run.sh $(O)
 
 run: deps
 	@$(MAKE) --no-print-directory all

@@ -17,7 +17,8 @@
 #include "pv_money.h"
 
 /*
- * Merchant (only one the agent may buy from), the shipping rule for the
+ * Merchant (only one the agent may buy from and that has not blocked it:
+ * merchant_agent_blocks), the shipping rule for the
  * country (exact, else '*'), the tax rule (region, else the whole
  * country), how many shipping rules exist at all, then one row per
  * requested line in request order with its variant (the named one, by
@@ -31,7 +32,9 @@
 	"m.id" \
 	"  WHERE m.public_id = $3 AND m.status = 'active'" \
 	"  AND (NOT $2::boolean OR m.id IN (SELECT am.merchant_id" \
-	"   FROM agent_merchants am WHERE am.agent_id = $1::bigint)))," \
+	"   FROM agent_merchants am WHERE am.agent_id = $1::bigint))" \
+	"  AND NOT EXISTS (SELECT 1 FROM merchant_agent_blocks b" \
+	"   WHERE b.merchant_id = m.id AND b.agent_id = $1::bigint))," \
 	" s AS (SELECT r.* FROM merchant_shipping_rates r, m" \
 	"  WHERE r.merchant_id = m.id AND r.country IN ($4, '*')" \
 	"  ORDER BY r.country = '*' LIMIT 1)," \

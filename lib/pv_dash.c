@@ -35,6 +35,9 @@ static const struct {
 	{ "password",
 	    "Password changed. Your other sessions were signed out." },
 	{ "out", "You are signed out." },
+	{ "blocked", "Agent blocked: it can no longer buy from you." },
+	{ "allowed", "Agent allowed again." },
+	{ "shipped", "Shipment saved; the agent is told." },
 };
 
 static const char *
@@ -392,12 +395,16 @@ static const struct route routes[] = {
 	{ PV_GET, "/orders", pv_dash_orders, NEED_SESSION },
 	{ PV_GET, "/orders.csv", pv_dash_orders_csv, NEED_SESSION },
 	{ PV_GET, "/orders/:id", pv_dash_order, NEED_SESSION },
+	{ PV_POST, "/orders/:id/ship", pv_dash_ship, NEED_SESSION | NEED_CSRF },
 	{ PV_GET, "/products", pv_dash_products, NEED_SESSION },
 	{ PV_POST, "/products/sync", pv_dash_sync, NEED_SESSION | NEED_CSRF },
 	{ PV_GET, "/connections", pv_dash_connections, NEED_SESSION },
 	{ PV_POST, "/connections/psp", pv_dash_connect_psp,
 	    NEED_SESSION | NEED_CSRF },
 	{ PV_POST, "/connections/shopify", pv_dash_connect_shopify,
+	    NEED_SESSION | NEED_CSRF },
+	{ PV_GET, "/agents", pv_dash_agents, NEED_SESSION },
+	{ PV_POST, "/agents/block", pv_dash_agent_block,
 	    NEED_SESSION | NEED_CSRF },
 	{ PV_GET, "/settings", pv_dash_settings, NEED_SESSION },
 	{ PV_POST, "/settings/password", pv_dash_password,

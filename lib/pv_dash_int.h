@@ -37,6 +37,12 @@ int pv_dash_redirect(struct dash *d, const char *path, struct pv_err *err);
 /* Set-Cookie with HttpOnly, SameSite=Lax, and Secure off loopback. */
 int pv_dash_set_cookie(struct dash *d, const char *name, const char *value,
     long max_age, struct pv_err *err);
+/*
+ * Every row of res through partial tmpl, each column bound by name,
+ * then extra (may be NULL); no rows → empty.
+ */
+int pv_dash_rows(struct dash *d, const char *tmpl, const PGresult *res,
+    const struct pv_tmpl_arg *extra, struct pv_html *out, struct pv_err *err);
 
 /* Pages (pv_dash_pages.c), all for the logged-in merchant only. */
 int pv_dash_overview(struct dash *d, struct pv_err *err);
@@ -52,5 +58,10 @@ int pv_dash_settings(struct dash *d, struct pv_err *err);
 int pv_dash_password(struct dash *d, struct pv_err *err);
 int pv_dash_shipping(struct dash *d, struct pv_err *err);
 int pv_dash_tax(struct dash *d, struct pv_err *err);
+/* pv_dash_agents.c */
+int pv_dash_agents(struct dash *d, struct pv_err *err);
+int pv_dash_agent_block(struct dash *d, struct pv_err *err);
+/* pv_dash_ship.c */
+int pv_dash_ship(struct dash *d, struct pv_err *err);
 
 #endif /* PV_DASH_INT_H */

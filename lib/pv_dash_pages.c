@@ -69,6 +69,13 @@ rows(struct dash *d, const char *tmpl, const PGresult *res,
 	return pv_tmpl_finish_html(&b, out, err);
 }
 
+int
+pv_dash_rows(struct dash *d, const char *tmpl, const PGresult *res,
+    const struct pv_tmpl_arg *extra, struct pv_html *out, struct pv_err *err)
+{
+	return rows(d, tmpl, res, extra, out, err);
+}
+
 static int
 partial(struct dash *d, const char *tmpl, const struct pv_tmpl_arg *args,
     struct pv_html *out, struct pv_err *err)
@@ -531,7 +538,8 @@ pv_dash_order(struct dash *d, struct pv_err *err)
 {
 	const char *p[2] = { d->s.merchant_id, NULL };
 	PGresult *o, *items, *pays, *events, *push;
-	struct pv_html item_rows, pay_rows, event_rows;
+	struct pv_html item_rows, pay_rows, event_rows,
+	    ship_form = PV_HTML_LIT("");
 	struct pv_tmpl_arg *a;
 	const char *q[1];
 
@@ -557,8 +565,10 @@ pv_dash_order(struct dash *d, struct pv_err *err)
 	               "coalesce(o.carrier, '') AS carrier, "
 	               "pv_ts(o.created_at) AS created, "
 	               "coalesce(pv_ts(o.paid_at), '') AS paid, a.name AS "
-	               "agent, o.psp "
+	               "agent, o.psp, m.platform = 'custom' AND o.paid_at IS "
+	               "NOT NULL AND o.status <> 'cancelled' AS can_ship "
 	               "FROM orders o JOIN agents a ON a.id = o.agent_id "
+	               "JOIN merchants m ON m.id = o.merchant_id "
 	               "WHERE o.merchant_id = $1 AND o.public_id = $2"),
 	        2, p, &o, err) == -1)
 		return -1;
@@ -605,8 +615,17 @@ pv_dash_order(struct dash *d, struct pv_err *err)
 	               "FROM jobs WHERE dedup_key = 'order.push:' || $1"),
 	        1, q, &push, err) == -1)
 		return -1;
+	if (strcmp(PQgetvalue(o, 0, PQfnumber(o, "can_ship")), "t") == 0) {
+		struct pv_tmpl_arg sa[] = { PV_TEXT("id", PQgetvalue(o, 0, 1)),
+			PV_TEXT("csrf", d->csrf), PV_END };
+
+		if (partial(d, "partials/ship_form.html", sa, &ship_form,
+		        err) == -1)
+			return -1;
+	}
 	{
 		struct pv_tmpl_arg extra[] = {
+			PV_HTML("ship_form", &ship_form),
 			PV_HTML("items", &item_rows),
 			PV_HTML("payments", &pay_rows),
 			PV_HTML("events", &event_rows),

@@ -39,13 +39,19 @@
  * even when the page is empty (product columns NULL).
  */
 
+/* The merchants that blocked agent $1 (migration 0017). */
+#define PV_PRODUCTS_SQL_BLOCKED \
+	" (SELECT b.merchant_id FROM merchant_agent_blocks b" \
+	"  WHERE b.agent_id = $1::bigint)"
+
 /* The merchants the agent may buy from ($1, $2, $3). */
 #define PV_PRODUCTS_SQL_SCOPE \
 	"scope AS MATERIALIZED (SELECT m.id, m.public_id, m.business_name," \
 	" m.platform FROM merchants m WHERE m.status = 'active'" \
 	" AND ($3::text IS NULL OR m.public_id = $3)" \
 	" AND (NOT $2::boolean OR m.id IN (SELECT am.merchant_id" \
-	"  FROM agent_merchants am WHERE am.agent_id = $1::bigint)))"
+	"  FROM agent_merchants am WHERE am.agent_id = $1::bigint))" \
+	" AND m.id NOT IN" PV_PRODUCTS_SQL_BLOCKED ")"
 
 /*
  * Filters on product_search s shared by SEARCH and BROWSE.  s.active
@@ -54,6 +60,7 @@
  */
 #define PV_PRODUCTS_SQL_FILTERS \
 	" s.active AND ($3::text IS NULL AND NOT $2::boolean" \
+	"  AND s.merchant_id NOT IN" PV_PRODUCTS_SQL_BLOCKED \
 	"  OR s.merchant_id IN (SELECT id FROM scope))" \
 	" AND ($5::text IS NULL OR s.category = lower($5))" \
 	" AND ($6::bigint IS NULL OR s.price_e4 >= $6::bigint)" \
@@ -134,7 +141,8 @@
 	" LEFT JOIN variants v ON v.product_id = p.id" \
 	" WHERE m.public_id = $3 AND m.status = 'active'" \
 	" AND (NOT $2::boolean OR EXISTS (SELECT 1 FROM agent_merchants am" \
-	"  WHERE am.agent_id = $1::bigint AND am.merchant_id = m.id))"
+	"  WHERE am.agent_id = $1::bigint AND am.merchant_id = m.id))" \
+	" AND m.id NOT IN" PV_PRODUCTS_SQL_BLOCKED
 #define PV_PRODUCTS_SQL_LOOKUP_BY_ID \
 	PV_PRODUCTS_SQL_LOOKUP_HEAD \
 	" AND p.public_id = $4 ORDER BY v.position, v.id"
@@ -151,7 +159,8 @@
 	"WITH scope AS MATERIALIZED (SELECT m.* FROM merchants m" \
 	" WHERE m.status = 'active' AND $5::boolean" \
 	" AND (NOT $2::boolean OR m.id IN (SELECT am.merchant_id" \
-	"  FROM agent_merchants am WHERE am.agent_id = $1::bigint)))" \
+	"  FROM agent_merchants am WHERE am.agent_id = $1::bigint))" \
+	" AND m.id NOT IN" PV_PRODUCTS_SQL_BLOCKED ")" \
 	" SELECT c.total, m.public_id, m.business_name, m.status," \
 	"  m.store_url, m.region, m.psp_connected, m.psp_type, m.platform," \
 	"  m.product_count, m.currency," \

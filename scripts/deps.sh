@@ -12,14 +12,15 @@
 # install fails (a fresh machine may have no package lists yet).  As a
 # normal user it prints the exact sudo line and exits 1.  Idempotent.
 #
-# Add a package: append it to BUILD or RUN below.  chromium joins RUN
-# when the browser tests land (about 45 s and 350 MB to install).
+# Add a package: append it to BUILD or RUN below.  chromium (the browser
+# tests; about 45 s and 350 MB to install) and nodejs (their driver,
+# playwright-core, installed by scripts/node-deps.sh with npm ci).
 set -eu
 
 BUILD="gcc make pkg-config libfcgi-dev libpq-dev libjson-c-dev
 libcurl4-openssl-dev libssl-dev check"
 RUN="postgresql spawn-fcgi lighttpd apache2 libapache2-mod-fcgid wrk tidy
-curl clang-format valgrind clang python3 nodejs"
+curl clang-format valgrind clang python3 chromium nodejs"
 
 mode=install
 case "${1:-}" in

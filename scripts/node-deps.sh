@@ -1,11 +1,12 @@
 #!/bin/sh
 # scripts/node-deps.sh: the npm packages of tests/node (OpenAPI lint and
-# response validation, the MCP client test), installed with `npm ci`
-# from the committed package-lock.json.  Skipped when node_modules was
-# installed from this very lock file (a stamp holds its checksum), so
-# `make check` pays for npm only when the lock file changes.
+# response validation, the MCP client test) and tests/browser
+# (playwright-core for the dashboard's browser test), each installed
+# with `npm ci` from its committed package-lock.json.  Skipped when
+# node_modules was installed from this very lock file (a stamp holds its
+# checksum), so `make check` pays for npm only when a lock file changes.
 set -eu
-cd "$(dirname "$0")/../tests/node"
+root=$(cd "$(dirname "$0")/.." && pwd)
 # Debian's nodejs comes without npm (its own package); a nodejs that
 # bundles npm (NodeSource's) must not get Debian's on top.
 if ! command -v npm >/dev/null; then
@@ -19,10 +20,13 @@ if ! command -v npm >/dev/null; then
 		exit 1
 	}
 fi
-want=$(sha256sum package-lock.json | cut -d' ' -f1)
-stamp=node_modules/.pivota-lock-sha256
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-	exit 0
-fi
-npm ci --no-audit --no-fund --loglevel=error
-echo "$want" >"$stamp"
+for dir in "$root/tests/node" "$root/tests/browser"; do
+	cd "$dir"
+	want=$(sha256sum package-lock.json | cut -d' ' -f1)
+	stamp=node_modules/.pivota-lock-sha256
+	if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+		continue
+	fi
+	npm ci --no-audit --no-fund --loglevel=error
+	echo "$want" >"$stamp"
+done

@@ -210,7 +210,7 @@ START_TEST(test_dashboard_signup_pages_valid)
 		"/dashboard/orders",
 		"/dashboard/orders?status=paid&q=nobody%40x.example",
 		"/dashboard/products", "/dashboard/connections",
-		"/dashboard/settings" };
+		"/dashboard/agents", "/dashboard/settings" };
 	struct browser b;
 	struct pv_httpc_resp r;
 	char email[96];
@@ -354,6 +354,7 @@ START_TEST(test_dashboard_xss_and_tenancy)
 	struct browser a, b;
 	struct pv_httpc_resp r;
 	char email_a[96], email_b[96], out[256], path[128], order[32];
+	char form[256];
 
 	signup(&a, "Shop+A", email_a, sizeof(email_a));
 	signup(&b, "Shop+B", email_b, sizeof(email_b));
@@ -430,6 +431,67 @@ START_TEST(test_dashboard_xss_and_tenancy)
 	pv_httpc_resp_free(&r);
 	page(&b, &r, "/dashboard/products");
 	ck_assert_ptr_null(strstr(r.body, "alert(1)"));
+	pv_httpc_resp_free(&r);
+
+	/* Agents: A's buyer is listed for A only; blocking needs CSRF. */
+	page(&b, &r, "/dashboard/agents");
+	ck_assert_ptr_null(strstr(r.body, "Smith"));
+	pv_httpc_resp_free(&r);
+	page(&a, &r, "/dashboard/agents");
+	ck_assert_ptr_nonnull(strstr(r.body, "Agent &lt;b&gt;Smith"));
+	/* One order, not paid: 1 created, 0 paid, 0.00 GMV. */
+	ck_assert_ptr_nonnull(strstr(r.body,
+	    "<td class=\"num\">1</td><td class=\"num\">0</td>"
+	    "<td class=\"num\">0.00</td>"));
+	pv_httpc_resp_free(&r);
+	snprintf(form, sizeof(form), "agent=agt_%016lx&action=block",
+	    (unsigned long)getpid());
+	request(&a, &r, "POST", "/dashboard/agents/block", form);
+	ck_assert_int_eq(r.status, 403);
+	pv_httpc_resp_free(&r);
+	sql(out, sizeof(out),
+	    "SELECT count(*) FROM merchant_agent_blocks b JOIN agents a ON "
+	    "a.id = b.agent_id WHERE a.public_id = 'agt_%016lx'",
+	    (unsigned long)getpid());
+	ck_assert_str_eq(out, "0");
+	snprintf(form, sizeof(form), "csrf=%s&agent=agt_%016lx&action=block",
+	    a.csrf, (unsigned long)getpid());
+	request(&a, &r, "POST", "/dashboard/agents/block", form);
+	ck_assert_int_eq(r.status, 303);
+	pv_httpc_resp_free(&r);
+	sql(out, sizeof(out),
+	    "SELECT string_agg(u.email, ',') FROM merchant_agent_blocks b "
+	    "JOIN agents a ON a.id = b.agent_id JOIN merchant_users u ON "
+	    "u.merchant_id = b.merchant_id WHERE a.public_id = 'agt_%016lx'",
+	    (unsigned long)getpid());
+	ck_assert_str_eq(out, email_a);
+	page(&a, &r, "/dashboard/agents");
+	ck_assert_ptr_nonnull(strstr(r.body, "blocked"));
+	pv_httpc_resp_free(&r);
+	/* Mark shipped: CSRF first, then tenancy, then an unpaid order. */
+	snprintf(path, sizeof(path), "/dashboard/orders/%s/ship", order);
+	request(&a, &r, "POST", path, "status=in_transit&carrier=UPS");
+	ck_assert_int_eq(r.status, 403);
+	pv_httpc_resp_free(&r);
+	page(&b, &r, "/dashboard/agents");
+	pv_httpc_resp_free(&r);
+	snprintf(form, sizeof(form), "csrf=%s&status=in_transit", b.csrf);
+	request(&b, &r, "POST", path, form);
+	ck_assert_int_eq(r.status, 404);
+	pv_httpc_resp_free(&r);
+	snprintf(form, sizeof(form), "csrf=%s&status=in_transit", a.csrf);
+	request(&a, &r, "POST", path, form);
+	ck_assert_int_eq(r.status, 409);
+	pv_httpc_resp_free(&r);
+	sql(out, sizeof(out),
+	    "SELECT count(*) FROM shipments s JOIN orders o ON o.id = "
+	    "s.order_id WHERE o.public_id = '%s'",
+	    order);
+	ck_assert_str_eq(out, "0");
+	snprintf(form, sizeof(form),
+	    "csrf=%s&agent=agt_nosuchagent0000&action=block", a.csrf);
+	request(&a, &r, "POST", "/dashboard/agents/block", form);
+	ck_assert_int_eq(r.status, 404);
 	pv_httpc_resp_free(&r);
 }
 END_TEST

@@ -1,0 +1,245 @@
+// The merchant dashboard end to end in headless Chromium (issue 8).
+// Run by tests/browser/run.sh, which starts PostgreSQL, the Stripe
+// fake and lighttpd and passes:
+//   PV_BASE        the dashboard's server (http://127.0.0.1:PORT)
+//   PV_CTL         pivotactl (catalog import and agent creation: the
+//                  dashboard has no form for either)
+//   PV_STRIPE_KEY  the fake's secret key
+//   PV_FIXTURE     a catalog (JSON lines) to import
+//   PV_SHOTS       where the screenshots go
+//   PV_CHROMIUM    the browser (Debian's /usr/bin/chromium)
+// A merchant signs up, connects Stripe (verified live against the
+// fake), sets a shipping rate, sees its catalog; an agent creates and
+// pays an order through the agent API; the merchant sees it in the
+// orders list and on its page, and the overview's totals and chart
+// change.  Every wait is for a page or an element, never a sleep.
+import { execFileSync } from 'node:child_process';
+import { strict as assert } from 'node:assert';
+import { chromium } from 'playwright-core';
+
+const env = (k) => {
+	const v = process.env[k];
+	if (!v) throw new Error(`${k} is not set: run tests/browser/run.sh`);
+	return v;
+};
+const BASE = env('PV_BASE'), CTL = env('PV_CTL'), SHOTS = env('PV_SHOTS');
+const SK = env('PV_STRIPE_KEY'), FIXTURE = env('PV_FIXTURE');
+const started = Date.now();
+let step = 0;
+
+function ctl(...args) {
+	return JSON.parse(execFileSync(CTL, [...args, '--json'],
+	    { encoding: 'utf8' }));
+}
+
+async function agentCall(key, method, path, body) {
+	const r = await fetch(BASE + path, {
+		method,
+		headers: { 'X-API-Key': key,
+		    ...(body ? { 'Content-Type': 'application/json' } : {}) },
+		body: body ? JSON.stringify(body) : undefined,
+	});
+	const text = await r.text();
+	assert.equal(r.status, 200, `${method} ${path}: ${r.status} ${text}`);
+	return JSON.parse(text);
+}
+
+async function shot(page, name) {
+	step++;
+	const file = `${SHOTS}/${String(step).padStart(2, '0')}-${name}.png`;
+	await page.screenshot({ path: file, fullPage: true });
+	console.log(`browser: ${((Date.now() - started) / 1000).toFixed(1)}s ${file}`);
+}
+
+// The stats of the overview: { GMV: '0', 'Paid orders': '0', ... }.
+async function stats(page) {
+	return page.$$eval('dl.stats > div', (divs) => Object.fromEntries(
+	    divs.map((d) => [d.querySelector('dt').textContent.trim(),
+		d.querySelector('dd').childNodes[0].textContent.trim()])));
+}
+
+// The charts' captions, e.g. ['GMV per day (max 0.00)', ...].
+async function charts(page) {
+	return page.$$eval('figure.chart figcaption',
+	    (f) => f.map((e) => e.textContent.replace(/\s+/g, ' ').trim()));
+}
+
+const browser = await chromium.launch({
+	executablePath: process.env.PV_CHROMIUM || '/usr/bin/chromium',
+	headless: true,
+	timeout: 30000,
+	args: ['--no-sandbox', '--disable-gpu', '--disable-quic',
+	    '--no-first-run', '--disable-background-networking',
+	    '--disable-component-update', '--disable-sync'],
+});
+try {
+	const context = await browser.newContext({
+		viewport: { width: 1200, height: 800 } });
+	context.setDefaultTimeout(10000);
+	const page = await context.newPage();
+	const errors = [];
+	page.on('pageerror', (e) => errors.push(String(e)));
+	page.on('response', (r) => {
+		if (r.status() >= 500) errors.push(`${r.status()} ${r.url()}`);
+	});
+
+	// Sign up: the form lands on the overview with a session.
+	const email = `owner-${process.pid}@shop.example`;
+	await page.goto(BASE + '/dashboard/signup');
+	await shot(page, 'signup');
+	await page.fill('#business_name', 'Browser <b>Goods</b>');
+	await page.fill('#store_url', 'https://goods.example');
+	await page.fill('#email', email);
+	await page.fill('#password', 'correct horse battery');
+	await Promise.all([page.waitForURL(/\/dashboard\/(\?.*)?$/),
+	    page.click('button[type=submit]')]);
+	// The business name is text, not markup.
+	assert.equal(await page.locator('header b').count(), 0);
+	assert.match(await page.textContent('header'), /Browser <b>Goods<\/b>/);
+	const before = await stats(page);
+	assert.equal(before['Paid orders'], '0');
+	assert.equal(before.GMV, '0');
+	const chartsBefore = await charts(page);
+	assert.equal(chartsBefore.length, 2);
+	assert.equal(await page.locator('figure.chart rect').count() > 0, true);
+	await shot(page, 'overview-empty');
+
+	// Connect Stripe: verified live against the fake before it is kept.
+	await page.click('nav >> text=Connections');
+	await page.waitForURL(/\/dashboard\/connections/);
+	await page.selectOption('#provider', 'stripe');
+	await page.fill('#secret_key', 'sk_test_wrong_0000000000');
+	await Promise.all([page.waitForLoadState('load'),
+	    page.click('form[action="/dashboard/connections/psp"] button')]);
+	assert.match(await page.textContent('main'), /not connected|invalid|rejected|refused/i);
+	await page.goto(BASE + '/dashboard/connections');
+	await page.fill('#secret_key', SK);
+	await Promise.all([page.waitForURL(/connections\?m=psp/),
+	    page.click('form[action="/dashboard/connections/psp"] button')]);
+	const hook = await page.textContent('dt:text("Stripe") + dd code');
+	const merchant = hook.match(/\/webhooks\/stripe\/([A-Za-z0-9_]+)/)[1];
+	await shot(page, 'connections');
+
+	// A shipping rate, so agents can buy.
+	await page.click('nav >> text=Settings');
+	await page.waitForURL(/\/dashboard\/settings/);
+	const ship = page.locator('form[action="/dashboard/settings/shipping"]');
+	await ship.locator('input[name=country]').fill('US');
+	await ship.locator('input[name=rate]').fill('5.00');
+	await Promise.all([page.waitForURL(/\/dashboard\/settings/),
+	    ship.locator('button').click()]);
+	await page.waitForSelector('td:text-is("US")');
+	await shot(page, 'settings');
+
+	// The catalog (imported as an operator would) on the products page.
+	ctl('products', 'import', merchant, FIXTURE);
+	await page.click('nav >> text=Products');
+	await page.waitForSelector('td >> text=Trail Mug');
+	await shot(page, 'products');
+
+	// An agent buys a mug through the agent API, paying with the fake.
+	// No allow-list: the agent may buy from every merchant.
+	const agent = ctl('agent', 'create', '--name', 'Browser Agent');
+	const found = await agentCall(agent.api_key, 'GET',
+	    `/agent/v1/products/search?merchant_id=${merchant}&q=mug`);
+	const product = found.products[0].id;
+	const order = await agentCall(agent.api_key, 'POST',
+	    '/agent/v1/orders/create', {
+		merchant_id: merchant, customer_email: 'buyer@test.example',
+		items: [{ product_id: product, quantity: 2 }],
+		shipping_address: { name: 'Buyer', address_line1: '1 Main St',
+		    city: 'Town', postal_code: '12345', country: 'US' },
+	    });
+	const paid = await agentCall(agent.api_key, 'POST',
+	    '/agent/v1/payments', { order_id: order.order_id,
+		payment_method: { type: 'card', token: 'pm_card_visa' } });
+	console.log(`browser: order ${order.order_id} payment ${JSON.stringify(paid).slice(0, 200)}`);
+
+	// The order appears in the list, and its page shows it.
+	await page.click('nav >> text=Orders');
+	await page.waitForURL(/\/dashboard\/orders/);
+	const row = page.locator('tbody tr', { hasText: order.order_id });
+	await row.waitFor();
+	assert.match(await row.textContent(), /paid/i);
+	await shot(page, 'orders');
+	await Promise.all([page.waitForURL(/\/dashboard\/orders\/./),
+	    row.locator('a').first().click()]);
+	await page.waitForSelector('text=Trail Mug');
+	assert.match(await page.textContent('main'), /buyer@test\.example/);
+	assert.match(await page.textContent('main'), /Browser Agent/);
+	await shot(page, 'order');
+
+	// No store platform: mark it shipped, then delivered, from the
+	// order page; the same shipment rules and events as Shopify's.
+	const orderUrl = page.url();
+	await page.selectOption('#ship_status', 'in_transit');
+	await page.fill('#carrier', 'UPS');
+	await page.fill('#tracking_number', '1Z999AA10123456784');
+	await page.fill('#tracking_url', 'https://track.example/1Z999AA10123456784');
+	await Promise.all([page.waitForURL(/\?m=shipped/),
+	    page.click('form[action$="/ship"] button')]);
+	assert.match(await page.textContent('main'), /1Z999AA10123456784/);
+	assert.match(await page.textContent('main'), /shipment\.created/);
+	await shot(page, 'order-shipped');
+	await page.selectOption('#ship_status', 'delivered');
+	await Promise.all([page.waitForURL(/\?m=shipped/),
+	    page.click('form[action$="/ship"] button')]);
+	assert.match(await page.textContent('main'), /fulfilment (delivered|fulfilled)/);
+	const tracked = await agentCall(agent.api_key, 'GET',
+	    `/agent/v1/orders/${order.order_id}`);
+	console.log(`browser: agent sees ${JSON.stringify(tracked).slice(0, 300)}`);
+	assert.match(JSON.stringify(tracked), /1Z999AA10123456784/);
+	await shot(page, 'order-delivered');
+	await page.goto(orderUrl);
+
+	// The overview's totals and charts changed.
+	await page.click('nav >> text=Overview');
+	await page.waitForSelector('dl.stats');
+	const after = await stats(page);
+	assert.equal(after['Paid orders'], '1');
+	assert.equal(after.GMV, paid.amount);
+	assert.equal(after.GMV, after['Average order']);
+	assert.match(await page.textContent('main'), /Browser Agent/);
+	const chartsAfter = await charts(page);
+	assert.notDeepEqual(chartsAfter, chartsBefore);
+	await shot(page, 'overview');
+
+	// The agents page: the agent, its volume; block it and it can
+	// neither find the merchant's products nor order; allow it again.
+	await page.click('nav >> text=Agents');
+	await page.waitForURL(/\/dashboard\/agents/);
+	const arow = page.locator('tbody tr', { hasText: agent.agent_id });
+	assert.match(await arow.textContent(), /Browser Agent[\s\S]*USD[\s\S]*1[\s\S]*1[\s\S]*44\.98[\s\S]*allowed/);
+	await shot(page, 'agents');
+	await Promise.all([page.waitForURL(/agents\?m=blocked/),
+	    arow.locator('button:text("Block")').click()]);
+	assert.match(await arow.textContent(), /blocked/);
+	await shot(page, 'agents-blocked');
+	const hidden = await agentCall(agent.api_key, 'GET',
+	    `/agent/v1/products/search?q=mug`);
+	assert.equal(hidden.products.filter((p) => p.id === product).length, 0);
+	const refused = await fetch(BASE + '/agent/v1/orders/create', {
+		method: 'POST', headers: { 'X-API-Key': agent.api_key,
+		    'Content-Type': 'application/json' },
+		body: JSON.stringify({ merchant_id: merchant,
+		    customer_email: 'buyer@test.example',
+		    items: [{ product_id: product, quantity: 1 }],
+		    shipping_address: { name: 'Buyer', address_line1: '1 Main St',
+			city: 'Town', postal_code: '12345', country: 'US' } }),
+	});
+	// As for a merchant outside the agent's allow-list.
+	const why = await refused.text();
+	assert.equal(refused.status, 400, why);
+	assert.match(why, /may buy from/);
+	await Promise.all([page.waitForURL(/agents\?m=allowed/),
+	    arow.locator('button:text("Allow")').click()]);
+	assert.match(await arow.textContent(), /allowed/);
+	const back = await agentCall(agent.api_key, 'GET',
+	    `/agent/v1/products/search?q=mug`);
+	assert.equal(back.products.filter((p) => p.id === product).length, 1);
+
+	assert.deepEqual(errors, []);
+	console.log(`browser: passed in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+} finally {
+	await browser.close();
+}
