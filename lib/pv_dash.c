@@ -38,6 +38,8 @@ static const struct {
 	{ "blocked", "Agent blocked: it can no longer buy from you." },
 	{ "allowed", "Agent allowed again." },
 	{ "shipped", "Shipment saved; the agent is told." },
+	{ "refunded", "Refund sent; the customer gets the money back." },
+	{ "refund_pending", "Refund sent; the provider confirms it later." },
 };
 
 static const char *
@@ -396,6 +398,8 @@ static const struct route routes[] = {
 	{ PV_GET, "/orders.csv", pv_dash_orders_csv, NEED_SESSION },
 	{ PV_GET, "/orders/:id", pv_dash_order, NEED_SESSION },
 	{ PV_POST, "/orders/:id/ship", pv_dash_ship, NEED_SESSION | NEED_CSRF },
+	{ PV_POST, "/orders/:id/refund", pv_dash_refund,
+	    NEED_SESSION | NEED_CSRF },
 	{ PV_GET, "/products", pv_dash_products, NEED_SESSION },
 	{ PV_POST, "/products/sync", pv_dash_sync, NEED_SESSION | NEED_CSRF },
 	{ PV_GET, "/connections", pv_dash_connections, NEED_SESSION },

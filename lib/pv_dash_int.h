@@ -58,6 +58,9 @@ int pv_dash_settings(struct dash *d, struct pv_err *err);
 int pv_dash_password(struct dash *d, struct pv_err *err);
 int pv_dash_shipping(struct dash *d, struct pv_err *err);
 int pv_dash_tax(struct dash *d, struct pv_err *err);
+/* pv_dash_ship.c: the order page's forms, and the order lookup. */
+int pv_dash_own_order(struct dash *d, PGresult **o, struct pv_err *err);
+int pv_dash_refund(struct dash *d, struct pv_err *err);
 /* pv_dash_agents.c */
 int pv_dash_agents(struct dash *d, struct pv_err *err);
 int pv_dash_agent_block(struct dash *d, struct pv_err *err);

@@ -604,7 +604,7 @@ pv_dash_order(struct dash *d, struct pv_err *err)
 	        PV_SQL("SELECT seq::text AS seq, type, detail::text AS detail, "
 	               "CASE WHEN flagged THEN 'needs a look' ELSE '' END AS "
 	               "flag, pv_ts(created_at) AS at FROM order_events "
-	               "WHERE order_id = $1 ORDER BY seq"),
+	               "WHERE order_id = $1 ORDER BY order_events.seq"),
 	        1, q, &events, err) == -1 ||
 	    rows(d, "partials/event_row.html", events, NULL, &event_rows,
 	        err) == -1)
@@ -626,6 +626,7 @@ pv_dash_order(struct dash *d, struct pv_err *err)
 	{
 		struct pv_tmpl_arg extra[] = {
 			PV_HTML("ship_form", &ship_form),
+			PV_TEXT("csrf", d->csrf),
 			PV_HTML("items", &item_rows),
 			PV_HTML("payments", &pay_rows),
 			PV_HTML("events", &event_rows),

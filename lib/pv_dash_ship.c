@@ -1,4 +1,6 @@
 /*
+ * The order page's forms: "mark shipped / mark delivered" and refund.
+ *
  * "Mark shipped / mark delivered" on the order page, for merchants
  * without a store platform (merchants.platform = 'custom').  The form
  * goes through pv_shipment_apply() (migration 0011), the same SQL a
@@ -12,7 +14,43 @@
 #include <string.h>
 
 #include "pv_dash_int.h"
+#include "pv_money.h"
+#include "pv_refund.h"
 #include "pv_valid.h"
+
+/*
+ * The merchant's order named by the path's :id, or PV_E_NOTFOUND (an
+ * id of another merchant's order looks missing).  Columns: id,
+ * platform, paid (t/f), status, public_id, currency.
+ */
+int
+pv_dash_own_order(struct dash *d, PGresult **o, struct pv_err *err)
+{
+	const char *p[2];
+
+	p[0] = d->s.merchant_id;
+	if ((p[1] = pv_arena_strndup(d->ctx->arena, d->param[0], d->paramlen[0],
+	         err)) == NULL)
+		return -1;
+	if (strspn(p[1],
+	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	        "0123456789_") != strlen(p[1])) {
+		PV_ERR(err, PV_E_NOTFOUND, NULL, "no such order");
+		return -1;
+	}
+	if (pv_db_exec(d->ctx,
+	        PV_SQL("SELECT o.id, m.platform, o.paid_at IS NOT NULL, "
+	               "o.status, o.public_id, o.currency FROM orders o "
+	               "JOIN merchants m ON m.id = o.merchant_id "
+	               "WHERE o.merchant_id = $1 AND o.public_id = $2"),
+	        2, p, o, err) == -1)
+		return -1;
+	if (PQntuples(*o) != 1) {
+		PV_ERR(err, PV_E_NOTFOUND, NULL, "no such order");
+		return -1;
+	}
+	return 0;
+}
 
 /* POST /dashboard/orders/:id/ship: status, carrier, tracking_number,
  * tracking_url. */
@@ -28,28 +66,8 @@ pv_dash_ship(struct dash *d, struct pv_err *err)
 	PGresult *o, *res;
 	size_t idx;
 
-	p[0] = d->s.merchant_id;
-	if ((p[1] = pv_arena_strndup(d->ctx->arena, d->param[0], d->paramlen[0],
-	         err)) == NULL)
+	if (pv_dash_own_order(d, &o, err) == -1)
 		return -1;
-	if (strspn(p[1],
-	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	        "0123456789_") != strlen(p[1])) {
-		PV_ERR(err, PV_E_NOTFOUND, NULL, "no such order");
-		return -1;
-	}
-	if (pv_db_exec(d->ctx,
-	        PV_SQL("SELECT o.id, m.platform, o.paid_at IS NOT NULL, "
-	               "o.status, o.public_id FROM orders o JOIN merchants m "
-	               "ON m.id = "
-	               "o.merchant_id WHERE o.merchant_id = $1 AND "
-	               "o.public_id = $2"),
-	        2, p, &o, err) == -1)
-		return -1;
-	if (PQntuples(o) != 1) {
-		PV_ERR(err, PV_E_NOTFOUND, NULL, "no such order");
-		return -1;
-	}
 	if (strcmp(PQgetvalue(o, 0, 1), "custom") != 0) {
 		PV_ERR(err, PV_E_CONFLICT, NULL,
 		    "this store's shipments come from its platform");
@@ -91,6 +109,45 @@ pv_dash_ship(struct dash *d, struct pv_err *err)
 	    (path = pv_arena_printf(d->ctx->arena, err,
 	         "/dashboard/orders/%s?m=shipped", PQgetvalue(o, 0, 4))) ==
 	        NULL)
+		return -1;
+	return pv_dash_redirect(d, path, err);
+}
+
+/*
+ * POST /dashboard/orders/:id/refund: amount (blank = everything left)
+ * and reason.  The same reservation and provider call as an agent's
+ * refund (pv_refund_by_merchant), so the remainder holds under
+ * concurrency and the store mirror follows.
+ */
+int
+pv_dash_refund(struct dash *d, struct pv_err *err)
+{
+	const char *amount = pv_dash_field(d, "amount");
+	const char *reason = pv_dash_field(d, "reason");
+	const char *refund, *status, *path;
+	int64_t minor = 0;
+	PGresult *o;
+
+	if (pv_dash_own_order(d, &o, err) == -1 ||
+	    pv_valid_text(reason, strlen(reason), 0, 500, 0, "reason", err) ==
+	        -1)
+		return -1;
+	if (*amount != '\0' &&
+	    pv_money_parse(amount, strlen(amount), PQgetvalue(o, 0, 5), 0,
+	        &minor, "amount", err) == -1)
+		return -1;
+	if (*amount != '\0' && minor <= 0) {
+		PV_ERR(err, PV_E_INVALID, "amount",
+		    "The amount must be greater than zero.");
+		return -1;
+	}
+	if (pv_refund_by_merchant(d->ctx, PQgetvalue(o, 0, 0),
+	        PQgetvalue(o, 0, 4), minor, reason, &refund, &status,
+	        err) == -1 ||
+	    (path = pv_arena_printf(d->ctx->arena, err,
+	         "/dashboard/orders/%s?m=%s", PQgetvalue(o, 0, 4),
+	         strcmp(status, "succeeded") == 0 ? "refunded" :
+	                                            "refund_pending")) == NULL)
 		return -1;
 	return pv_dash_redirect(d, path, err);
 }

@@ -563,6 +563,31 @@ refund_create(struct pv_ctx *ctx, const struct pv_req *req,
 	return reply(ctx, resp, r.public_id, err);
 }
 
+int
+pv_refund_by_merchant(struct pv_ctx *ctx, const char *order,
+    const char *order_pub, int64_t amount_minor, const char *reason,
+    const char **refund, const char **status, struct pv_err *err)
+{
+	struct req_in in;
+	struct refund r;
+	int known;
+
+	memset(&in, 0, sizeof(in));
+	in.reason = reason != NULL && reason[0] != '\0' ? reason : NULL;
+	if (amount_minor < 0) {
+		PV_ERR(err, PV_E_INVALID, "amount",
+		    "The amount must be greater than zero.");
+		return -1;
+	}
+	if (reserve(ctx, order_pub, order, NULL, "merchant", amount_minor, &in,
+	        NULL, &r, err) == -1 ||
+	    drive(ctx, &r, 1, &known, err) == -1)
+		return -1;
+	*refund = r.public_id;
+	*status = r.status;
+	return 0;
+}
+
 static const struct pv_route routes[] = {
 	{ PV_POST, "/agent/v1/orders/:id/refund", refund_create,
 	    PV_ROUTE_AGENT | PV_ROUTE_IDEMPOTENT },

@@ -73,6 +73,20 @@ int pv_refund_from_store(struct pv_ctx *ctx, const char *merchant,
     struct pv_err *err);
 
 /*
+ * A refund the merchant asks for from the dashboard: order is the
+ * order's internal id (the caller checked it is the merchant's),
+ * order_pub its ORD_ id, amount_minor the amount in the order's
+ * currency (0 = everything left), reason free text or NULL.  Reserved
+ * under the order's lock and sent to the provider as an agent's refund
+ * is (source "merchant").  *refund is the ref_ id, *status "succeeded",
+ * "pending" or "failed".  Errors as the agent endpoint's: PV_E_CONFLICT
+ * (unpaid, more than is left), PV_E_UPSTREAM (the provider refused).
+ */
+int pv_refund_by_merchant(struct pv_ctx *ctx, const char *order,
+    const char *order_pub, int64_t amount_minor, const char *reason,
+    const char **refund, const char **status, struct pv_err *err);
+
+/*
  * The refund.redrive job, payload {"refund_id": "ref_..."}: asks the
  * provider again (same idempotency key) for a refund whose outcome was
  * unknown, and records the answer.  0 when answered or no longer

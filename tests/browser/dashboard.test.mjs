@@ -192,6 +192,23 @@ try {
 	await shot(page, 'order-delivered');
 	await page.goto(orderUrl);
 
+	// Refund part of it from the order page: the money goes back
+	// through the provider (the Stripe fake) and the totals follow.
+	await page.fill('#amount', '10.00');
+	await page.fill('#reason', 'one mug arrived chipped');
+	await Promise.all([page.waitForURL(/\?m=refund(ed|_pending)/),
+	    page.click('form[action$="/refund"] button')]);
+	assert.match(await page.textContent('main'), /Refunded\s*10\.00 USD/);
+	const refunded = await agentCall(agent.api_key, 'GET',
+	    `/agent/v1/orders/${order.order_id}`);
+	assert.equal(refunded.order.refunded_total, '10.00');
+	assert.equal(refunded.order.status, 'partially_refunded');
+	// Events in their order (seq 10 after seq 9, not after seq 1).
+	const events = await page.textContent('ol.events');
+	assert.ok(events.indexOf('order.paid') < events.indexOf('refund.created'),
+	    'events out of order: ' + events);
+	await shot(page, 'order-refunded');
+
 	// The overview's totals and charts changed.
 	await page.click('nav >> text=Overview');
 	await page.waitForSelector('dl.stats');
@@ -199,6 +216,7 @@ try {
 	assert.equal(after['Paid orders'], '1');
 	assert.equal(after.GMV, paid.amount);
 	assert.equal(after.GMV, after['Average order']);
+	assert.equal(after.Refunds, '10.00');
 	assert.match(await page.textContent('main'), /Browser Agent/);
 	const chartsAfter = await charts(page);
 	assert.notDeepEqual(chartsAfter, chartsBefore);
