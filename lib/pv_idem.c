@@ -21,27 +21,44 @@ struct pv_idem {
 };
 
 /*
+ * The running request holds a session advisory lock on its key
+ * ($1..$4 hashed): it dies with the process or the connection, so a
+ * retry that finds a claim still "running" but its lock free knows the
+ * request that claimed it is gone (a crash, a PostgreSQL restart) and
+ * takes the key over at once, instead of waiting PV_IDEM_STALE_S.
+ * Session locks need a connection of our own per process (no
+ * transaction-pooling proxy in between), which is how pv_db connects.
+ */
+#define LOCK_KEY \
+	"hashtextextended($1 || ' ' || $2 || ' ' || $3 || ' ' || $4, 0)"
+
+/*
  * The claim commits without waiting for the WAL flush: if it is lost in
  * a crash, so is everything after it that was not flushed, and a later
  * durable commit (the handler's) flushes the claim with it, because the
  * WAL is written in order.
  */
 #define CLAIM_SQL \
-	PV_SQL( \
-	    "WITH s AS (SELECT set_config('synchronous_commit', 'off'," \
-	    "  true) AS off)," \
-	    " c AS (" \
-	    "  INSERT INTO idempotency_keys" \
-	    "   (agent_id, method, path, key, body_hash)" \
-	    "  VALUES ($1::bigint, $2, $3, $4, $5::bytea)" \
-	    "  ON CONFLICT DO NOTHING RETURNING true AS mine)" \
-	    " SELECT (SELECT mine FROM c), i.body_hash = $5::bytea," \
-	    "  i.state, i.status, i.content_type, i.body," \
-	    "  i.created_at < now() - make_interval(secs => $6::int)," \
-	    "  s.off" \
-	    " FROM s CROSS JOIN (SELECT 1) one LEFT JOIN idempotency_keys i" \
-	    "  ON i.agent_id = $1::bigint AND i.method = $2" \
-	    "  AND i.path = $3 AND i.key = $4")
+	PV_SQL("WITH s AS (SELECT set_config('synchronous_commit', 'off'," \
+	       "  true) AS off)," \
+	       " c AS (" \
+	       "  INSERT INTO idempotency_keys" \
+	       "   (agent_id, method, path, key, body_hash)" \
+	       "  VALUES ($1::bigint, $2, $3, $4, $5::bytea)" \
+	       "  ON CONFLICT DO NOTHING RETURNING true AS mine)," \
+	       " l AS MATERIALIZED (SELECT pg_try_advisory_lock(" LOCK_KEY \
+	       "  ) AS held)" \
+	       " SELECT (SELECT mine FROM c), i.body_hash = $5::bytea," \
+	       "  i.state, i.status, i.content_type, i.body," \
+	       "  i.created_at < now() - make_interval(secs => $6::int)," \
+	       "  s.off, l.held" \
+	       " FROM s CROSS JOIN l CROSS JOIN (SELECT 1) one" \
+	       " LEFT JOIN idempotency_keys i" \
+	       "  ON i.agent_id = $1::bigint AND i.method = $2" \
+	       "  AND i.path = $3 AND i.key = $4")
+
+/* Gives the key's advisory lock back (a replay or a refusal took it). */
+#define UNLOCK_SQL PV_SQL("SELECT pg_advisory_unlock(" LOCK_KEY ")")
 
 static int
 valid_key(const char *k)
@@ -56,9 +73,12 @@ valid_key(const char *k)
 	return 1;
 }
 
-/* Takes over a claim abandoned by a crashed process; 1 if we got it. */
+/*
+ * Takes over a claim abandoned by a crashed process (older than stale
+ * seconds: 0 when its lock says it is gone); 1 if we got it.
+ */
 static int
-take_over(struct pv_ctx *ctx, struct pv_idem *id, const char *hash,
+take_over(struct pv_ctx *ctx, struct pv_idem *id, const char *hash, int stale_s,
     struct pv_err *err)
 {
 	const char *p[6] = { id->params[0], id->params[1], id->params[2],
@@ -66,19 +86,30 @@ take_over(struct pv_ctx *ctx, struct pv_idem *id, const char *hash,
 	char stale[16];
 	PGresult *res;
 
-	if (snprintf(stale, sizeof(stale), "%d", PV_IDEM_STALE_S) < 0)
-		return 0;
+	snprintf(stale, sizeof(stale), "%d", stale_s);
 	p[5] = stale;
 	if (pv_db_exec(ctx,
 	        PV_SQL("UPDATE idempotency_keys SET created_at = now()"
 	               " WHERE agent_id = $1::bigint AND method = $2"
 	               " AND path = $3 AND key = $4 AND body_hash = $5::bytea"
 	               " AND state = 'running'"
-	               " AND created_at < now() - make_interval(secs =>"
+	               " AND created_at <= now() - make_interval(secs =>"
 	               " $6::int)"),
 	        6, p, &res, err) == -1)
 		return -1;
 	return strcmp(PQcmdTuples(res), "1") == 0;
+}
+
+/* Gives back the key's advisory lock; a failure only costs a log line
+ * (the lock ends with the connection anyway). */
+static void
+unlock(struct pv_ctx *ctx, const struct pv_idem *id)
+{
+	struct pv_err err = { 0 };
+
+	if (pv_db_exec(ctx, UNLOCK_SQL, 4, id->params, NULL, &err) == -1)
+		pv_log_msg(PV_LOG_WARN, "%s idempotency lock not released: %s",
+		    ctx->request_id, err.msg);
 }
 
 /* Claims, replays or refuses the request's key; see pv_idem.h. */
@@ -91,7 +122,7 @@ pv_idem_begin(struct pv_ctx *ctx, const struct pv_req *req,
 	struct pv_idem *id;
 	PGresult *res;
 	char stale[16];
-	int got;
+	int got, held;
 
 	if (req->method != PV_POST ||
 	    (key = pv_req_header(req, "idempotency-key")) == NULL)
@@ -118,10 +149,26 @@ pv_idem_begin(struct pv_ctx *ctx, const struct pv_req *req,
 	p[5] = stale;
 	if (pv_db_exec(ctx, CLAIM_SQL, 6, p, &res, err) == -1)
 		return -1;
+	held = strcmp(PQgetvalue(res, 0, 8), "t") == 0;
 	if (strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
 		ctx->idem = id;
 		return 0;
 	}
+	/* Running, and its lock free: whoever claimed it is gone. */
+	if (!PQgetisnull(res, 0, 2) &&
+	    strcmp(PQgetvalue(res, 0, 2), "running") == 0 &&
+	    strcmp(PQgetvalue(res, 0, 1), "t") == 0 &&
+	    (held || strcmp(PQgetvalue(res, 0, 6), "t") == 0)) {
+		if ((got = take_over(ctx, id, hash, held ? 0 : PV_IDEM_STALE_S,
+		         err)) == -1)
+			return -1;
+		if (got) {
+			ctx->idem = id;
+			return 0;
+		}
+	}
+	if (held)
+		unlock(ctx, id);
 	if (PQgetisnull(res, 0, 1))
 		goto in_flight;
 	if (strcmp(PQgetvalue(res, 0, 1), "t") != 0) {
@@ -139,14 +186,6 @@ pv_idem_begin(struct pv_ctx *ctx, const struct pv_req *req,
 		    -1)
 			return -1;
 		return 1;
-	}
-	if (strcmp(PQgetvalue(res, 0, 6), "t") == 0) {
-		if ((got = take_over(ctx, id, hash, err)) == -1)
-			return -1;
-		if (got) {
-			ctx->idem = id;
-			return 0;
-		}
 	}
 in_flight:
 	PV_ERR(err, PV_E_CONFLICT, "Idempotency-Key",
@@ -198,6 +237,7 @@ pv_idem_finish(struct pv_ctx *ctx, const struct pv_resp *resp)
 	if (store(ctx, id, resp, &err) == -1)
 		pv_log_msg(PV_LOG_ERROR, "%s idempotency record not saved: %s",
 		    ctx->request_id, err.msg);
+	unlock(ctx, id);
 }
 
 /* Stores resp inside the caller's transaction; see pv_idem.h. */
@@ -213,5 +253,8 @@ pv_idem_finish_tx(struct pv_ctx *ctx, const struct pv_resp *resp,
 void
 pv_idem_committed(struct pv_ctx *ctx)
 {
+	if (ctx->idem == NULL)
+		return;
+	unlock(ctx, ctx->idem);
 	ctx->idem = NULL;
 }

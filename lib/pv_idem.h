@@ -16,7 +16,9 @@
  *   same key, first still running  -> 409 idempotency_in_flight,
  *                                     Retry-After: 1
  *
- * A claim left "running" by a crashed process is taken over after
+ * A claim left "running" by a request that is gone (its process or its
+ * database connection died: the session advisory lock it held is free)
+ * is taken over at once; one whose lock cannot be checked, after
  * PV_IDEM_STALE_S seconds.  Keys are kept at least 24 hours.
  */
 #define PV_IDEM_STALE_S 60

@@ -14,6 +14,7 @@
 
 static struct pv_config cfg;
 static struct pv_ctx ctx;
+static struct pv_db *other; /* another process's connection */
 static struct pv_agent agent;
 static struct pv_kv hdrs[1];
 static char key[64];
@@ -47,12 +48,14 @@ setup(void)
 	memcpy(key, p[0], strlen(p[0]) + 1);
 	hdrs[0].name = "idempotency-key";
 	hdrs[0].value = key;
+	other = pv_db_new(getenv("PIVOTA_DATABASE_URL"), "db_tests");
 }
 
 static void
 teardown(void)
 {
 	pv_arena_reset(ctx.arena);
+	pv_db_free(other);
 	pv_db_free(ctx.db);
 	pv_arena_free(ctx.arena);
 }
@@ -85,6 +88,19 @@ begin(const char *body, struct pv_resp *resp, struct pv_err *err)
 	return pv_idem_begin(&ctx, &r, resp, err);
 }
 
+/* begin() as another process would, on its own connection. */
+static int
+begin_other(const char *body, struct pv_resp *resp, struct pv_err *err)
+{
+	struct pv_db *mine = ctx.db;
+	int rc;
+
+	ctx.db = other;
+	rc = begin(body, resp, err);
+	ctx.db = mine;
+	return rc;
+}
+
 START_TEST(test_idem_begin_claims_then_in_flight)
 {
 	struct pv_resp resp;
@@ -94,7 +110,7 @@ START_TEST(test_idem_begin_claims_then_in_flight)
 	ck_assert_ptr_nonnull(ctx.idem);
 
 	/* While the first runs: in flight, retry in a second. */
-	ck_assert_int_eq(begin("{\"a\":1}", &resp, &err), -1);
+	ck_assert_int_eq(begin_other("{\"a\":1}", &resp, &err), -1);
 	ck_assert_int_eq(err.code, PV_E_CONFLICT);
 	ck_assert_str_eq(err.reason, "idempotency_in_flight");
 	ck_assert_int_eq(err.retry_after, 1);
@@ -142,9 +158,11 @@ START_TEST(test_idem_abandoned_claim_is_taken_over)
 	struct pv_resp resp;
 	struct pv_err err = { 0 };
 	const char *p[2] = { agent.id, key };
+	struct pv_db *mine;
 
 	ck_assert_int_eq(begin("{\"a\":1}", &resp, &err), 0);
-	/* The process that claimed it died a while ago. */
+	/* Claimed a while ago by a process still connected (its lock
+	 * held): only the age says it is abandoned. */
 	ck_assert_int_eq(pv_db_exec(&ctx,
 	                     PV_SQL(
 	                         "UPDATE idempotency_keys SET created_at ="
@@ -152,12 +170,37 @@ START_TEST(test_idem_abandoned_claim_is_taken_over)
 	                         " WHERE agent_id = $1::bigint AND key = $2"),
 	                     2, p, NULL, &err),
 	    0);
-	ck_assert_int_eq(begin("{\"a\":2}", &resp, &err), -1); /* other body */
+	ck_assert_int_eq(begin_other("{\"a\":2}", &resp, &err), -1);
 	ck_assert_int_eq(err.code, PV_E_UNPROCESSABLE);
+	ck_assert_int_eq(begin_other("{\"a\":1}", &resp, &err), 0);
+	ck_assert_ptr_nonnull(ctx.idem);
+	/* Fresh again, and the taker holds it now. */
+	mine = ctx.db;
+	ctx.db = pv_db_new(getenv("PIVOTA_DATABASE_URL"), "db_tests");
+	ck_assert_int_eq(begin("{\"a\":1}", &resp, &err), -1);
+	ck_assert_str_eq(err.reason, "idempotency_in_flight");
+	pv_db_free(ctx.db);
+	ctx.db = mine;
+}
+END_TEST
+
+/*
+ * The process that claimed the key died (its connection closed, its
+ * advisory lock with it): the retry takes the key over at once, not
+ * after PV_IDEM_STALE_S.
+ */
+START_TEST(test_idem_dead_claimer_is_taken_over_at_once)
+{
+	struct pv_resp resp;
+	struct pv_err err = { 0 };
+
+	ck_assert_int_eq(begin_other("{\"a\":1}", &resp, &err), 0);
+	ck_assert_int_eq(begin("{\"a\":1}", &resp, &err), -1);
+	ck_assert_str_eq(err.reason, "idempotency_in_flight");
+	pv_db_free(other); /* the claimer's process dies */
+	other = pv_db_new(getenv("PIVOTA_DATABASE_URL"), "db_tests");
 	ck_assert_int_eq(begin("{\"a\":1}", &resp, &err), 0);
 	ck_assert_ptr_nonnull(ctx.idem);
-	ck_assert_int_eq(begin("{\"a\":1}", &resp, &err), -1); /* fresh again */
-	ck_assert_str_eq(err.reason, "idempotency_in_flight");
 }
 END_TEST
 
@@ -185,6 +228,7 @@ idem_suite(void)
 	tcase_add_test(tc, test_idem_done_replays_and_other_body_conflicts);
 	tcase_add_test(tc, test_idem_5xx_releases_the_key);
 	tcase_add_test(tc, test_idem_abandoned_claim_is_taken_over);
+	tcase_add_test(tc, test_idem_dead_claimer_is_taken_over_at_once);
 	tcase_add_test(tc, test_idem_malformed_key_is_400);
 	suite_add_tcase(s, tc);
 	return s;
