@@ -181,6 +181,34 @@
 	" AND p.external_id = $4 ORDER BY v.position, v.id"
 
 /*
+ * The same lookup folded into the agent prologue (pv_agent.h), one
+ * statement per request: the prologue's columns, then the lookup's
+ * (as above, from column PV_AGENT_PROLOGUE_NCOLS; NULL when there is
+ * no such product), then two ordering columns.  $12 merchant public
+ * id, $13 product public id (BY_ID) or platform id (BY_EXTERNAL); the
+ * agent and its allow-list come from the prologue's k.
+ */
+#define PV_PRODUCTS_SQL_LOOKUP_FOLD_HEAD \
+	PV_AGENT_SQL_PROLOGUE_WITH ", x AS (SELECT" \
+	    PV_PRODUCTS_SQL_PRODUCT_COLS PV_PRODUCTS_SQL_VARIANT_COLS \
+	", v.position AS v_position, v.id AS v_id" \
+	" FROM k CROSS JOIN merchants m JOIN products p" \
+	" ON p.merchant_id = m.id LEFT JOIN variants v ON v.product_id = p.id" \
+	" WHERE m.public_id = $12 AND m.status = 'active'" \
+	" AND (NOT k.restricted OR EXISTS (SELECT 1 FROM agent_merchants am" \
+	"  WHERE am.agent_id = k.id AND am.merchant_id = m.id))"
+#define PV_PRODUCTS_SQL_LOOKUP_FOLD_TAIL \
+	") SELECT" PV_AGENT_SQL_PROLOGUE_COLS ", x.*" \
+	    PV_AGENT_SQL_PROLOGUE_FROM " LEFT JOIN x ON true" \
+	" ORDER BY x.v_position, x.v_id"
+#define PV_PRODUCTS_SQL_LOOKUP_FOLD_BY_ID \
+	PV_PRODUCTS_SQL_LOOKUP_FOLD_HEAD \
+	" AND p.public_id = $13" PV_PRODUCTS_SQL_LOOKUP_FOLD_TAIL
+#define PV_PRODUCTS_SQL_LOOKUP_FOLD_BY_EXTERNAL \
+	PV_PRODUCTS_SQL_LOOKUP_FOLD_HEAD \
+	" AND p.external_id = $13" PV_PRODUCTS_SQL_LOOKUP_FOLD_TAIL
+
+/*
  * The merchants in scope ($1 agent id, $2 restricted), a page of them
  * by id ($3 limit, $4 offset) with their total; $5 false lists none (a
  * status filter other than active).  At least one row (the total).

@@ -66,9 +66,11 @@ CREATE INDEX catalog_top_product ON catalog_top (product_id);
 -- Rebuilds the prefixes from the active catalog.  Holds a SHARE lock on
 -- product_search meanwhile (catalog writes wait, searches do not), so
 -- that no write slips between the count and the trigger that keeps it.
--- min_docs is for tests (a small catalog has no broad word).
+-- Returns the number of broad lexemes.  The arguments are for tests (a
+-- small catalog has no broad word).
 CREATE FUNCTION catalog_refresh_top(
-    min_docs integer DEFAULT catalog_top_min_docs()) RETURNS integer
+    min_docs integer DEFAULT catalog_top_min_docs(),
+    size integer DEFAULT catalog_top_size()) RETURNS integer
     LANGUAGE plpgsql AS $$
 DECLARE
     n integer;
@@ -76,7 +78,9 @@ BEGIN
     LOCK TABLE product_search IN SHARE MODE;
     DELETE FROM catalog_top;
     DELETE FROM catalog_top_bounds;
-    DROP TABLE IF EXISTS pg_temp.catalog_top_new;
+    IF to_regclass('pg_temp.catalog_top_new') IS NOT NULL THEN
+        DROP TABLE pg_temp.catalog_top_new;
+    END IF;
     CREATE TEMP TABLE catalog_top_new AS
     SELECT x.word AS lexeme, x.ndoc AS n,
         catalog_lexeme_query(x.word) AS q
@@ -93,7 +97,7 @@ BEGIN
           CROSS JOIN LATERAL unnest(tsvector_to_array(s.doc)) AS l (lex)
           JOIN catalog_top_new b ON b.lexeme = l.lex
           WHERE s.active) r
-    WHERE i <= catalog_top_size();
+    WHERE i <= size;
     INSERT INTO catalog_top_bounds (lexeme, query, n, rank, public_id)
     SELECT DISTINCT ON (t.lexeme) t.lexeme, b.q::text, b.n, t.rank,
         t.public_id
