@@ -1,10 +1,10 @@
 /*
  * The agent prologue and usage recording.  The SQL is the design: read
- * it first.  Both statements set synchronous_commit off for their own
- * implicit transaction (set_config(..., true) lasts until the commit
- * that ends the statement), so counters and usage rows never wait for
- * a disk flush while orders and payments, in their own transactions,
- * stay fully durable.
+ * it first (the prologue's is in pv_agent.h).  Both statements set
+ * synchronous_commit off for their own implicit transaction (set_config(...,
+ * true) lasts until the commit that ends the statement), so counters and usage
+ * rows never wait for a disk flush while orders and payments, in their own
+ * transactions, stay fully durable.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +18,8 @@
 
 /* The prologue statement (pv_agent.h). */
 #define PROLOGUE_SQL \
-	PV_SQL(PV_AGENT_SQL_PROLOGUE_WITH " SELECT" PV_AGENT_SQL_PROLOGUE_COLS \
-	    PV_AGENT_SQL_PROLOGUE_FROM)
+	PV_SQL(PV_AGENT_SQL_PROLOGUE_WITH \
+	    " SELECT" PV_AGENT_SQL_PROLOGUE_COLS PV_AGENT_SQL_PROLOGUE_FROM)
 
 /* A usage event on its own, when no prologue came to carry it. */
 #define USAGE_SQL \
@@ -157,8 +157,8 @@ prologue(struct pv_ctx *ctx, const struct pv_req *req, struct pv_resp *resp,
 	for (i = 0; i < n; i++)
 		p[PV_AGENT_PROLOGUE_NPARAMS + i] = extra[i];
 	if (pv_agent_key_hash(ctx, key, &p[0], err) == -1 ||
-	    pv_db_exec(ctx, sql, PV_AGENT_PROLOGUE_NPARAMS + n, p, &res,
-	        err) == -1)
+	    pv_db_exec(ctx, sql, PV_AGENT_PROLOGUE_NPARAMS + n, p, &res, err) ==
+	        -1)
 		return -1;
 	ctx->unsent.pending = 0; /* written by the statement */
 	if (PQntuples(res) < 1) {
@@ -231,7 +231,7 @@ pv_agent_authenticate(struct pv_ctx *ctx, const struct pv_req *req,
 
 /* The prologue with a read folded in; see pv_agent.h. */
 int
-pv_agent_authenticate_with(struct pv_ctx *ctx, const struct pv_req *req,
+pv_agent_prologue(struct pv_ctx *ctx, const struct pv_req *req,
     struct pv_resp *resp, const char *sql, int n, const char *const *params,
     PGresult **res, struct pv_err *err)
 {

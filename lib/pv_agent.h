@@ -3,6 +3,7 @@
 
 #include <libpq-fe.h>
 
+#include "pv_db.h"
 #include "pv_http.h"
 
 /*
@@ -87,9 +88,9 @@
 	"  r.day_count, r.minute_reset, r.day_reset, k.restricted," \
 	"  s.set_config"
 #define PV_AGENT_SQL_PROLOGUE_FROM " FROM k CROSS JOIN s LEFT JOIN r ON true"
-#define PV_AGENT_PROLOGUE_NCOLS   12
-#define PV_AGENT_PROLOGUE_NPARAMS 11
-#define PV_AGENT_KEY_LEN    72 /* prefix + 64 hex */
+#define PV_AGENT_PROLOGUE_NCOLS    12
+#define PV_AGENT_PROLOGUE_NPARAMS  11
+#define PV_AGENT_KEY_LEN           72 /* prefix + 64 hex */
 
 struct pv_agent {
 	const char *id;         /* internal id, for SQL parameters */
@@ -116,13 +117,17 @@ int pv_agent_authenticate(struct pv_ctx *ctx, const struct pv_req *req,
 
 /*
  * pv_agent_authenticate() with a read folded into the prologue
- * statement: sql is PV_SQL() of a statement built from the
- * PV_AGENT_SQL_PROLOGUE_* pieces, params its n (at most 8) parameters
- * from $12.  On success *res holds the statement's rows, the read's
- * columns from column PV_AGENT_PROLOGUE_NCOLS; on failure nothing of
- * the read is returned.  For routes flagged PV_ROUTE_AGENT_SELF.
+ * statement: sql is a string literal (as for PV_SQL: its address names
+ * the prepared statement) built from the PV_AGENT_SQL_PROLOGUE_*
+ * pieces, params its n (at most 8) parameters from $12.  On success
+ * *res holds the statement's rows, the read's columns from column
+ * PV_AGENT_PROLOGUE_NCOLS; on failure nothing of the read is returned.
+ * For routes flagged PV_ROUTE_AGENT_SELF.
  */
-int pv_agent_authenticate_with(struct pv_ctx *ctx, const struct pv_req *req,
+#define pv_agent_authenticate_with(ctx, req, resp, sql, n, params, res, err) \
+	pv_agent_prologue((ctx), (req), (resp), PV_SQL(sql), (n), (params), \
+	    (res), (err))
+int pv_agent_prologue(struct pv_ctx *ctx, const struct pv_req *req,
     struct pv_resp *resp, const char *sql, int n, const char *const *params,
     PGresult **res, struct pv_err *err);
 

@@ -277,7 +277,8 @@ run_route(struct pv_ctx *ctx, const struct pv_route *r,
 			return -1;
 	}
 	if (r->flags & PV_ROUTE_AGENT_SELF) {
-		if ((rc = r->fn(ctx, req, resp, err)) == 0 && ctx->agent == NULL) {
+		if ((rc = r->fn(ctx, req, resp, err)) == 0 &&
+		    ctx->agent == NULL) {
 			PV_ERR(err, PV_E_INTERNAL, NULL,
 			    "%s answered without authenticating", r->pattern);
 			return -1;

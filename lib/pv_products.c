@@ -787,10 +787,9 @@ lookup(struct pv_ctx *ctx, const struct pv_req *req, struct pv_resp *resp,
 	prm[1] = pid;
 	rc = is_product_id(pid) ?
 	    pv_agent_authenticate_with(ctx, req, resp,
-	        PV_SQL(PV_PRODUCTS_SQL_LOOKUP_FOLD_BY_ID), 2, prm, &res, err) :
+	        PV_PRODUCTS_SQL_LOOKUP_FOLD_BY_ID, 2, prm, &res, err) :
 	    pv_agent_authenticate_with(ctx, req, resp,
-	        PV_SQL(PV_PRODUCTS_SQL_LOOKUP_FOLD_BY_EXTERNAL), 2, prm, &res,
-	        err);
+	        PV_PRODUCTS_SQL_LOOKUP_FOLD_BY_EXTERNAL, 2, prm, &res, err);
 	if (rc == -1)
 		return -1;
 	if (PQgetisnull(res, 0, b + P_ID)) {

@@ -109,7 +109,8 @@
 
 /* The page after "hits", counted there. */
 #define PV_PRODUCTS_SQL_PAGE \
-	" stats AS (" PV_PRODUCTS_SQL_COUNT ")," PV_PRODUCTS_SQL_PAGE_AFTER_STATS
+	" stats AS (" PV_PRODUCTS_SQL_COUNT \
+	")," PV_PRODUCTS_SQL_PAGE_AFTER_STATS
 
 /*
  * Full-text search with typo correction, ranked.  "top" is the fast
@@ -129,7 +130,8 @@
 	" b AS MATERIALIZED (SELECT b.lexeme, b.n FROM q" \
 	"  JOIN catalog_top_bounds b ON b.query = q.tsq::text" \
 	"  WHERE $3::text IS NULL AND NOT $2::boolean AND $5::text IS NULL" \
-	"  AND $6::bigint IS NULL AND $7::bigint IS NULL AND NOT $8::boolean)," \
+	"  AND $6::bigint IS NULL AND $7::bigint IS NULL" \
+	"  AND NOT $8::boolean)," \
 	" top AS MATERIALIZED (SELECT t.product_id AS id, t.public_id, t.rank" \
 	"  FROM b JOIN catalog_top t ON t.lexeme = b.lexeme" \
 	"  WHERE $11::real IS NULL OR t.rank < $11::real" \
@@ -147,9 +149,9 @@
 	"  SELECT s.product_id, s.public_id, ts_rank(s.rank_vec, q.tsq)" \
 	"  FROM q, product_search s WHERE NOT EXISTS (SELECT FROM f)" \
 	"  AND s.doc @@ q.tsq AND" PV_PRODUCTS_SQL_FILTERS ")," \
-	" stats AS (SELECT total, before FROM f UNION ALL" \
-	PV_PRODUCTS_SQL_COUNT " HAVING NOT EXISTS (SELECT FROM f))," \
-	PV_PRODUCTS_SQL_PAGE_AFTER_STATS
+	" stats AS (SELECT total, before FROM f" \
+	" UNION ALL" PV_PRODUCTS_SQL_COUNT " HAVING NOT EXISTS" \
+	" (SELECT FROM f))," PV_PRODUCTS_SQL_PAGE_AFTER_STATS
 
 /* No query text: every product in scope, by public id (rank 0). */
 #define PV_PRODUCTS_SQL_BROWSE \
@@ -189,17 +191,20 @@
  * agent and its allow-list come from the prologue's k.
  */
 #define PV_PRODUCTS_SQL_LOOKUP_FOLD_HEAD \
-	PV_AGENT_SQL_PROLOGUE_WITH ", x AS (SELECT" \
-	    PV_PRODUCTS_SQL_PRODUCT_COLS PV_PRODUCTS_SQL_VARIANT_COLS \
+	PV_AGENT_SQL_PROLOGUE_WITH \
+	", x AS (SELECT" PV_PRODUCTS_SQL_PRODUCT_COLS \
+	    PV_PRODUCTS_SQL_VARIANT_COLS \
 	", v.position AS v_position, v.id AS v_id" \
 	" FROM k CROSS JOIN merchants m JOIN products p" \
-	" ON p.merchant_id = m.id LEFT JOIN variants v ON v.product_id = p.id" \
+	" ON p.merchant_id = m.id" \
+	" LEFT JOIN variants v ON v.product_id = p.id" \
 	" WHERE m.public_id = $12 AND m.status = 'active'" \
-	" AND (NOT k.restricted OR EXISTS (SELECT 1 FROM agent_merchants am" \
+	" AND (NOT k.restricted OR EXISTS (SELECT 1" \
+	"  FROM agent_merchants am" \
 	"  WHERE am.agent_id = k.id AND am.merchant_id = m.id))"
 #define PV_PRODUCTS_SQL_LOOKUP_FOLD_TAIL \
-	") SELECT" PV_AGENT_SQL_PROLOGUE_COLS ", x.*" \
-	    PV_AGENT_SQL_PROLOGUE_FROM " LEFT JOIN x ON true" \
+	") SELECT" PV_AGENT_SQL_PROLOGUE_COLS \
+	", x.*" PV_AGENT_SQL_PROLOGUE_FROM " LEFT JOIN x ON true" \
 	" ORDER BY x.v_position, x.v_id"
 #define PV_PRODUCTS_SQL_LOOKUP_FOLD_BY_ID \
 	PV_PRODUCTS_SQL_LOOKUP_FOLD_HEAD \

@@ -366,7 +366,8 @@ cells(PGresult *res)
 	for (r = 0; r < PQntuples(res); r++)
 		for (c = 0; c < PQnfields(res); c++)
 			at += (size_t)snprintf(out + at, len - at, "%s%c",
-			    PQgetisnull(res, r, c) ? "~" : PQgetvalue(res, r, c),
+			    PQgetisnull(res, r, c) ? "~" :
+			                             PQgetvalue(res, r, c),
 			    c + 1 < PQnfields(res) ? '|' : '\n');
 	return out;
 }
@@ -395,8 +396,8 @@ search_page(const char *agent, const char *q, const char *limit,
 	out = cells(res);
 	if (full)
 		ck_assert_int_eq(pv_db_exec(&ctx,
-		                     PV_SQL("ROLLBACK TO SAVEPOINT full_path"), 0,
-		                     NULL, NULL, &err),
+		                     PV_SQL("ROLLBACK TO SAVEPOINT full_path"),
+		                     0, NULL, NULL, &err),
 		    0);
 	return out;
 }
@@ -405,8 +406,8 @@ search_page(const char *agent, const char *q, const char *limit,
 static void
 same_pages(const char *agent)
 {
-	static const char *const qs[] = { "filler", "fillers", "item",
-		"filer", "special" };
+	static const char *const qs[] = { "filler", "fillers", "item", "filer",
+		"special" };
 	static const char *const pages[][4] = {
 		{ "5", "0", NULL, NULL },
 		{ "5", "8", NULL, NULL },
@@ -444,15 +445,16 @@ START_TEST(test_catalog_search_prefix_is_exact)
 	                     " RETURNING id"));
 	/* Three ranks for "filler": title twice, title once, vendor. */
 	ck_assert_int_eq(pv_db_exec(&ctx,
-	                     PV_SQL("INSERT INTO products (public_id,"
-	                            " merchant_id, handle, title, vendor,"
-	                            " description, currency, currency_exponent)"
-	                            " SELECT 'prod_' || lpad(to_hex(i), 16,"
-	                            " '0'), $1::bigint, 'filler-' || i,"
-	                            " CASE i % 3 WHEN 0 THEN 'Filler filler item'"
-	                            " WHEN 1 THEN 'Filler item' ELSE 'Item' END,"
-	                            " 'Filler', 'A special thing', 'USD', 2"
-	                            " FROM generate_series(1, 40) i"),
+	                     PV_SQL(
+	                         "INSERT INTO products (public_id,"
+	                         " merchant_id, handle, title, vendor,"
+	                         " description, currency, currency_exponent)"
+	                         " SELECT 'prod_' || lpad(to_hex(i), 16,"
+	                         " '0'), $1::bigint, 'filler-' || i,"
+	                         " CASE i % 3 WHEN 0 THEN 'Filler filler item'"
+	                         " WHEN 1 THEN 'Filler item' ELSE 'Item' END,"
+	                         " 'Filler', 'A special thing', 'USD', 2"
+	                         " FROM generate_series(1, 40) i"),
 	                     1, &mid, NULL, &err),
 	    0);
 	ck_assert_str_eq(value(PV_SQL("SELECT catalog_refresh_words() > 0")),
@@ -467,10 +469,11 @@ START_TEST(test_catalog_search_prefix_is_exact)
 		const char *p[12] = { agent, "f", NULL, "filler", NULL, NULL,
 			NULL, "f", "5", "0", NULL, NULL };
 
-		ck_assert_int_eq(pv_db_exec(&ctx,
-		                     PV_SQL("EXPLAIN (ANALYZE, COSTS OFF,"
-		                            " TIMING OFF) " PV_PRODUCTS_SQL_SEARCH),
-		                     12, p, &res, &err),
+		ck_assert_int_eq(
+		    pv_db_exec(&ctx,
+		        PV_SQL("EXPLAIN (ANALYZE, COSTS OFF,"
+		               " TIMING OFF) " PV_PRODUCTS_SQL_SEARCH),
+		        12, p, &res, &err),
 		    0);
 		for (r = 0; r < PQntuples(res); r++)
 			if (strstr(PQgetvalue(res, r, 0),
@@ -482,11 +485,12 @@ START_TEST(test_catalog_search_prefix_is_exact)
 	}
 	/* Writes keep it exact: archived, re-ranked, renumbered, stock. */
 	ck_assert_int_eq(pv_db_exec(&ctx,
-	                     PV_SQL("UPDATE products SET status = 'archived'"
-	                            " WHERE merchant_id = $1::bigint"
-	                            " AND public_id IN ('prod_0000000000000003',"
-	                            " 'prod_0000000000000004',"
-	                            " 'prod_000000000000000a')"),
+	                     PV_SQL(
+	                         "UPDATE products SET status = 'archived'"
+	                         " WHERE merchant_id = $1::bigint"
+	                         " AND public_id IN ('prod_0000000000000003',"
+	                         " 'prod_0000000000000004',"
+	                         " 'prod_000000000000000a')"),
 	                     1, &mid, NULL, &err),
 	    0);
 	same_pages(agent);
