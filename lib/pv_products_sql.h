@@ -114,11 +114,12 @@
 
 /*
  * Full-text search with typo correction, ranked.  "top" is the fast
- * path of a query that is one broad word, without filters, merchant or
+ * path of a query that is a broad key (one frequent word, or two that
+ * are often in titles together), without filters, merchant or
  * allow-list (migrations/0018_search_speed.sql): the page from the
- * ranked prefix kept for that lexeme, taken ("f" has a row) when the
+ * ranked prefix kept for that key, taken ("f" has a row) when the
  * prefix holds the whole page after the cursor or every match; its
- * total is the lexeme's kept count and "before" is counted in the
+ * total is the key's kept count and "before" is counted in the
  * prefix (which holds everything up to the cursor).  Otherwise "hits"
  * ranks every match from the GIN index.  The two branches are gated
  * by one-time filters: only one of them runs.  Same rows, order,

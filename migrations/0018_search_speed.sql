@@ -1,20 +1,24 @@
--- Search speed (issue 4's bench targets): a broad one-word query no
--- longer ranks and counts every match.
+-- Search speed (issue 4's bench targets): a broad query of one word, or
+-- of two words that are often in titles together, no longer ranks and
+-- counts every match.
 --
 -- Before: a query for one common word ("hoodie": 10,000 of 100,000
 -- bench products) visited every match in product_search to rank it
 -- and count it, about 1.5 us per match, 15-35 ms a query; at 4 clients
 -- on 2 cores that put p99 at 76-97 ms.
 --
--- Now, for every lexeme found in at least catalog_top_min_docs()
--- active products ("broad"), the database keeps
---   * catalog_top_bounds: the lexeme, its query text (the tsquery
+-- Now, for every broad KEY, the database keeps
+--   * catalog_top_bounds: the key, its query text (the tsquery
 --     catalog_query builds for it, as text), n = the exact number of
---     active products whose doc contains it, and a bound (rank,
+--     active products whose doc matches it, and a bound (rank,
 --     public_id);
---   * catalog_top: EXACTLY the active products containing the lexeme
---     whose (ts_rank(rank_vec, query) DESC, public_id) comes at or
---     before the bound, with that rank: a prefix of the ranking.
+--   * catalog_top: EXACTLY the active products matching the key whose
+--     (ts_rank(rank_vec, query) DESC, public_id) comes at or before the
+--     bound, with that rank: a prefix of the ranking.
+-- A key is a lexeme found in at least catalog_top_min_docs() active
+-- products, or a pair of such lexemes found together in at least that
+-- many titles ("organic cotton", "running shoes"; its matches and
+-- ranks are over the whole doc, like any search).
 -- catalog_refresh_top() rebuilds both (the bound is the
 -- catalog_top_size()-th product); a statement trigger on product_search
 -- keeps them exact through every write afterwards: a product that
@@ -24,12 +28,12 @@
 -- between rebuilds; it never lies.  A stock change (the common write:
 -- every order) changes neither set, so it writes nothing here.
 --
--- A search whose corrected query is one broad lexeme, without filters,
--- merchant or allow-list, reads its page from the prefix when the
--- prefix holds enough products after the cursor (or all of the
--- matches), and its total from n: the same products in the same order
--- with the same scores and totals as ranking every match, for the cost
--- of an index range scan.  Anything else takes the full path.
+-- A search whose corrected query is a key, without filters, merchant
+-- or allow-list, reads its page from the prefix when the prefix holds
+-- enough products after the cursor (or all of the matches), and its
+-- total from n: the same products in the same order with the same
+-- scores and totals as ranking every match, for the cost of an index
+-- range scan.  Anything else takes the full path.
 
 -- Lexemes in at least this many active products get a ranked prefix.
 CREATE FUNCTION catalog_top_min_docs() RETURNS integer
@@ -45,9 +49,14 @@ CREATE FUNCTION catalog_lexeme_query(lex text) RETURNS tsquery
     RETURN ('''' || replace(replace(lex, '\', '\\'), '''', '''''')
         || '''')::tsquery;
 
+-- lexeme is the key: a lexeme, or two separated by a space (a pair);
+-- first is the key's first lexeme (in tsvector order), which writes
+-- join on; query is the key's tsquery as catalog_query builds it, as
+-- text, which searches look up.
 CREATE TABLE catalog_top_bounds (
     lexeme    text PRIMARY KEY,
-    query     text NOT NULL UNIQUE,   -- catalog_lexeme_query(lexeme)::text
+    first     text NOT NULL,
+    query     text NOT NULL UNIQUE,
     n         integer NOT NULL,       -- active products matching it
     rank      real NOT NULL,          -- the bound: the prefix is every
     public_id text COLLATE "C" NOT NULL -- product at or before it
@@ -62,11 +71,12 @@ CREATE TABLE catalog_top (
 CREATE INDEX catalog_top_order ON catalog_top (lexeme, rank DESC, public_id)
     INCLUDE (product_id);
 CREATE INDEX catalog_top_product ON catalog_top (product_id);
+CREATE INDEX catalog_top_bounds_first ON catalog_top_bounds (first);
 
 -- Rebuilds the prefixes from the active catalog.  Holds a SHARE lock on
 -- product_search meanwhile (catalog writes wait, searches do not), so
 -- that no write slips between the count and the trigger that keeps it.
--- Returns the number of broad lexemes.  The arguments are for tests (a
+-- Returns the number of keys.  The arguments are for tests (a
 -- small catalog has no broad word).
 CREATE FUNCTION catalog_refresh_top(
     min_docs integer DEFAULT catalog_top_min_docs(),
@@ -82,25 +92,47 @@ BEGIN
         DROP TABLE pg_temp.catalog_top_new;
     END IF;
     CREATE TEMP TABLE catalog_top_new AS
-    SELECT x.word AS lexeme, x.ndoc AS n,
+    SELECT x.word AS lexeme, x.word AS first, x.ndoc AS n,
         catalog_lexeme_query(x.word) AS q
     FROM ts_stat('SELECT doc FROM product_search WHERE active') x
     WHERE x.ndoc >= min_docs;
+    -- Pairs: two broad words that share at least min_docs titles
+    -- (weight A of rank_vec), keyed in tsvector order as catalog_query
+    -- builds "a b"; their prefix and count are over every match.
+    INSERT INTO catalog_top_new (lexeme, first, n, q)
+    SELECT x.a || ' ' || x.b, x.a, 0,
+        catalog_lexeme_query(x.a) && catalog_lexeme_query(x.b)
+    FROM (SELECT a.lex AS a, b.lex AS b
+          FROM product_search s,
+          LATERAL unnest(tsvector_to_array(ts_filter(s.rank_vec, '{a}')))
+              WITH ORDINALITY AS a (lex, o),
+          LATERAL unnest(tsvector_to_array(ts_filter(s.rank_vec, '{a}')))
+              WITH ORDINALITY AS b (lex, o)
+          WHERE s.active AND a.o < b.o
+            AND a.lex IN (SELECT lexeme FROM catalog_top_new)
+            AND b.lex IN (SELECT lexeme FROM catalog_top_new)
+          GROUP BY a.lex, b.lex HAVING count(*) >= min_docs) x;
+    UPDATE catalog_top_new b SET n = (SELECT count(*) FROM product_search s
+        WHERE s.active AND s.doc @@ b.q)
+    WHERE b.first <> b.lexeme;
     ANALYZE catalog_top_new;
     INSERT INTO catalog_top (lexeme, product_id, rank, public_id)
     SELECT lexeme, product_id, rank, public_id
-    FROM (SELECT b.lexeme, s.product_id, s.public_id,
-              ts_rank(s.rank_vec, b.q) AS rank,
-              row_number() OVER (PARTITION BY b.lexeme
-                  ORDER BY ts_rank(s.rank_vec, b.q) DESC, s.public_id) AS i
-          FROM product_search s
-          CROSS JOIN LATERAL unnest(tsvector_to_array(s.doc)) AS l (lex)
-          JOIN catalog_top_new b ON b.lexeme = l.lex
-          WHERE s.active) r
+    FROM (SELECT e.*, row_number() OVER (PARTITION BY e.lexeme
+              ORDER BY e.rank DESC, e.public_id) AS i
+          FROM (SELECT b.lexeme, s.product_id, s.public_id,
+                    ts_rank(s.rank_vec, b.q) AS rank
+                FROM product_search s
+                CROSS JOIN LATERAL unnest(tsvector_to_array(s.doc))
+                    AS l (lex)
+                JOIN catalog_top_new b ON b.first = l.lex
+                WHERE s.active AND (b.first = b.lexeme OR s.doc @@ b.q)) e
+         ) r
     WHERE i <= size;
-    INSERT INTO catalog_top_bounds (lexeme, query, n, rank, public_id)
-    SELECT DISTINCT ON (t.lexeme) t.lexeme, b.q::text, b.n, t.rank,
-        t.public_id
+    INSERT INTO catalog_top_bounds (lexeme, first, query, n, rank,
+        public_id)
+    SELECT DISTINCT ON (t.lexeme) t.lexeme, b.first, b.q::text, b.n,
+        t.rank, t.public_id
     FROM catalog_top t JOIN catalog_top_new b ON b.lexeme = t.lexeme
     ORDER BY t.lexeme, t.rank, t.public_id DESC;
     GET DIAGNOSTICS n = ROW_COUNT;
@@ -109,12 +141,12 @@ BEGIN
 END
 $$;
 
--- One product's membership candidates for one broad lexeme.
+-- One product's membership candidate for one key.
 CREATE TYPE catalog_top_entry AS (lexeme text, product_id bigint, rank real,
     public_id text);
 
--- The entries of active product_search rows: every broad lexeme of the
--- doc with the row's rank for it.
+-- The entries of an active product_search row: every key its doc
+-- matches (joined on the key's first lexeme), with the row's rank.
 CREATE FUNCTION catalog_top_entries(doc tsvector, rank_vec tsvector,
     product_id bigint, public_id text)
     RETURNS SETOF catalog_top_entry LANGUAGE sql STABLE AS $$
@@ -122,7 +154,9 @@ CREATE FUNCTION catalog_top_entries(doc tsvector, rank_vec tsvector,
         ts_rank(catalog_top_entries.rank_vec, b.query::tsquery),
         catalog_top_entries.public_id
     FROM unnest(tsvector_to_array(catalog_top_entries.doc)) AS l (lex)
-    JOIN catalog_top_bounds b ON b.lexeme = l.lex
+    JOIN catalog_top_bounds b ON b.first = l.lex
+    WHERE b.first = b.lexeme
+       OR catalog_top_entries.doc @@ b.query::tsquery
 $$;
 
 -- Applies the difference between the entries of the old rows and

@@ -407,7 +407,7 @@ static void
 same_pages(const char *agent)
 {
 	static const char *const qs[] = { "filler", "fillers", "item", "filer",
-		"special" };
+		"special", "filler item", "item fillers" };
 	static const char *const pages[][4] = {
 		{ "5", "0", NULL, NULL },
 		{ "5", "8", NULL, NULL },
@@ -459,10 +459,14 @@ START_TEST(test_catalog_search_prefix_is_exact)
 	    0);
 	ck_assert_str_eq(value(PV_SQL("SELECT catalog_refresh_words() > 0")),
 	    "t");
-	/* Broad: 10 products; a prefix of 12. */
+	/* Broad: 10 products; a prefix of 12.  Words and a title pair. */
 	ck_assert_str_eq(value(PV_SQL("SELECT catalog_refresh_top(10, 12)"
 	                              " >= 3")),
 	    "t");
+	ck_assert_str_eq(value(PV_SQL("SELECT string_agg(query, ',')"
+	                              " FROM catalog_top_bounds"
+	                              " WHERE first <> lexeme")),
+	    "'filler' & 'item'");
 	same_pages(agent);
 	/* The first page comes from the prefix, not from ranking. */
 	{
