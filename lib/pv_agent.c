@@ -1,10 +1,10 @@
 /*
  * The agent prologue and usage recording.  The SQL is the design: read
- * it first.  Both statements set synchronous_commit off for their own
- * implicit transaction (set_config(..., true) lasts until the commit
- * that ends the statement), so counters and usage rows never wait for
- * a disk flush while orders and payments, in their own transactions,
- * stay fully durable.
+ * it first (the prologue's is in pv_agent.h).  Both statements set
+ * synchronous_commit off for their own implicit transaction (set_config(...,
+ * true) lasts until the commit that ends the statement), so counters and usage
+ * rows never wait for a disk flush while orders and payments, in their own
+ * transactions, stay fully durable.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,56 +16,10 @@
 #include "pv_db.h"
 #include "pv_log.h"
 
-/*
- * One round trip: find the key's agent, and if it is active advance
- * its minute window and day counters (a plain UPDATE of the agent's
- * agent_rate row, which a trigger creates with the agent).  The day counter
- * only counts requests the minute limit let through.  No row: unknown, revoked
- * or expired key.  A row without counts: the agent is suspended.  The same
- * statement appends this process's previous usage event
- * ($2..$11, all NULL when there is none), so an agent request costs
- * one statement in all.
- */
+/* The prologue statement (pv_agent.h). */
 #define PROLOGUE_SQL \
-	PV_SQL("WITH s AS (SELECT set_config('synchronous_commit', 'off'," \
-	       " true))," \
-	       " u AS (" \
-	       "  INSERT INTO usage_events (agent_id, endpoint, method," \
-	       "   status, latency_us, merchant_id, order_id, gmv_minor," \
-	       "   currency, request_id)" \
-	       "  SELECT $2::bigint, $3, $4, $5::int, $6::int, $7::bigint," \
-	       "   $8, $9::bigint, $10, $11 WHERE $2 IS NOT NULL)," \
-	       " k AS (" \
-	       "  SELECT a.id, a.public_id, a.name, a.status," \
-	       "   a.per_minute_limit, a.daily_quota" \
-	       "  FROM api_keys k JOIN agents a ON a.id = k.agent_id" \
-	       "  WHERE k.key_hash = $1::bytea AND k.revoked_at IS NULL" \
-	       "   AND (k.expires_at IS NULL OR k.expires_at > now()))," \
-	       " r AS (" \
-	       "  UPDATE agent_rate AS r SET" \
-	       "   minute_count = CASE WHEN r.minute_start =" \
-	       "    date_trunc('minute', now()) THEN r.minute_count + 1" \
-	       "    ELSE 1 END," \
-	       "   minute_start = date_trunc('minute', now())," \
-	       "   day_count = CASE WHEN r.day_start =" \
-	       "    (now() AT TIME ZONE 'UTC')::date THEN r.day_count ELSE 0" \
-	       "    END + CASE WHEN (CASE WHEN r.minute_start =" \
-	       "     date_trunc('minute', now()) THEN r.minute_count + 1" \
-	       "     ELSE 1 END) <= k.per_minute_limit THEN 1 ELSE 0 END," \
-	       "   day_start = (now() AT TIME ZONE 'UTC')::date" \
-	       "  FROM k WHERE r.agent_id = k.id AND k.status = 'active'" \
-	       "  RETURNING r.minute_count, r.day_count," \
-	       "   extract(epoch FROM r.minute_start)::bigint + 60" \
-	       "    AS minute_reset," \
-	       "   extract(epoch FROM (r.day_start + 1)::timestamp" \
-	       "    AT TIME ZONE 'UTC')::bigint AS day_reset)" \
-	       " SELECT k.id, k.public_id, k.name, k.status," \
-	       "  k.per_minute_limit, k.daily_quota, r.minute_count," \
-	       "  r.day_count, r.minute_reset, r.day_reset," \
-	       "  EXISTS (SELECT 1 FROM agent_merchants m" \
-	       "   WHERE m.agent_id = k.id)," \
-	       "  s.set_config" \
-	       " FROM k CROSS JOIN s LEFT JOIN r ON true")
+	PV_SQL(PV_AGENT_SQL_PROLOGUE_WITH \
+	    " SELECT" PV_AGENT_SQL_PROLOGUE_COLS PV_AGENT_SQL_PROLOGUE_FROM)
 
 /* A usage event on its own, when no prologue came to carry it. */
 #define USAGE_SQL \
@@ -166,15 +120,20 @@ usage_params(const struct pv_usage_row *u, const char **p)
 		p[i] = u->pending && f[i][0] != '\0' ? f[i] : NULL;
 }
 
-/* Authenticates and rate limits; see pv_agent.h. */
-int
-pv_agent_authenticate(struct pv_ctx *ctx, const struct pv_req *req,
-    struct pv_resp *resp, struct pv_err *err)
+/*
+ * The prologue, as sql (PROLOGUE_SQL or a statement folding a read
+ * into it) with n more parameters after its own; see pv_agent.h.
+ */
+static int
+prologue(struct pv_ctx *ctx, const struct pv_req *req, struct pv_resp *resp,
+    const char *sql, int n, const char *const *extra, PGresult **out,
+    struct pv_err *err)
 {
-	const char *key, *p[11];
+	const char *key, *p[PV_AGENT_PROLOGUE_NPARAMS + 8];
 	struct pv_agent *a;
 	PGresult *res;
 	long long wait;
+	int i;
 
 	if ((key = find_key(req)) == NULL) {
 		PV_ERR(err, PV_E_AUTH, "X-API-Key",
@@ -190,12 +149,19 @@ pv_agent_authenticate(struct pv_ctx *ctx, const struct pv_req *req,
 		pv_err_reason(err, "invalid_api_key");
 		return -1;
 	}
+	if (n < 0 || n > 8) {
+		PV_ERR(err, PV_E_INTERNAL, NULL, "prologue: %d parameters", n);
+		return -1;
+	}
 	usage_params(&ctx->unsent, p + 1);
+	for (i = 0; i < n; i++)
+		p[PV_AGENT_PROLOGUE_NPARAMS + i] = extra[i];
 	if (pv_agent_key_hash(ctx, key, &p[0], err) == -1 ||
-	    pv_db_exec(ctx, PROLOGUE_SQL, 11, p, &res, err) == -1)
+	    pv_db_exec(ctx, sql, PV_AGENT_PROLOGUE_NPARAMS + n, p, &res, err) ==
+	        -1)
 		return -1;
 	ctx->unsent.pending = 0; /* written by the statement */
-	if (PQntuples(res) != 1) {
+	if (PQntuples(res) < 1) {
 		PV_ERR(err, PV_E_AUTH, "X-API-Key",
 		    "The API key is unknown, revoked or expired.");
 		pv_err_reason(err, "invalid_api_key");
@@ -250,7 +216,27 @@ pv_agent_authenticate(struct pv_ctx *ctx, const struct pv_req *req,
 		err->retry_after = wait > 0 ? (int)wait : 1;
 		return -1;
 	}
+	if (out != NULL)
+		*out = res;
 	return 0;
+}
+
+/* Authenticates and rate limits; see pv_agent.h. */
+int
+pv_agent_authenticate(struct pv_ctx *ctx, const struct pv_req *req,
+    struct pv_resp *resp, struct pv_err *err)
+{
+	return prologue(ctx, req, resp, PROLOGUE_SQL, 0, NULL, NULL, err);
+}
+
+/* The prologue with a read folded in; see pv_agent.h. */
+int
+pv_agent_prologue(struct pv_ctx *ctx, const struct pv_req *req,
+    struct pv_resp *resp, const char *sql, int n, const char *const *params,
+    PGresult **res, struct pv_err *err)
+{
+	*res = NULL;
+	return prologue(ctx, req, resp, sql, n, params, res, err);
 }
 
 /* Keeps the finished request's usage row; see pv_agent.h. */

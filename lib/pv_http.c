@@ -268,12 +268,25 @@ run_route(struct pv_ctx *ctx, const struct pv_route *r,
 {
 	int rc;
 
-	if (r->flags & (PV_ROUTE_AGENT | PV_ROUTE_IDEMPOTENT)) {
+	if (r->flags &
+	    (PV_ROUTE_AGENT | PV_ROUTE_IDEMPOTENT | PV_ROUTE_AGENT_SELF)) {
 		if ((ctx->usage.endpoint = pv_arena_printf(ctx->arena, err,
 		         "%s %s",
 		         req->method == PV_HEAD ? "GET" : req->method_name,
-		         r->pattern)) == NULL ||
-		    pv_agent_authenticate(ctx, req, resp, err) == -1)
+		         r->pattern)) == NULL)
+			return -1;
+	}
+	if (r->flags & PV_ROUTE_AGENT_SELF) {
+		if ((rc = r->fn(ctx, req, resp, err)) == 0 &&
+		    ctx->agent == NULL) {
+			PV_ERR(err, PV_E_INTERNAL, NULL,
+			    "%s answered without authenticating", r->pattern);
+			return -1;
+		}
+		return rc;
+	}
+	if (r->flags & (PV_ROUTE_AGENT | PV_ROUTE_IDEMPOTENT)) {
+		if (pv_agent_authenticate(ctx, req, resp, err) == -1)
 			return -1;
 	}
 	if (r->flags & PV_ROUTE_IDEMPOTENT) {

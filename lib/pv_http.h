@@ -149,6 +149,7 @@ typedef int (*pv_handler)(struct pv_ctx *ctx, const struct pv_req *req,
 enum pv_route_flag {
 	PV_ROUTE_AGENT = 1 << 0,      /* authenticate, rate limit, record */
 	PV_ROUTE_IDEMPOTENT = 1 << 1, /* honour Idempotency-Key (POST) */
+	PV_ROUTE_AGENT_SELF = 1 << 2, /* the handler runs the prologue */
 };
 
 struct pv_route {
@@ -165,7 +166,11 @@ struct pv_route {
  * route[] filled.  Preconditions named by the route's flags run first:
  * PV_ROUTE_AGENT authenticates the agent and applies its limits (so no
  * handler can forget to), PV_ROUTE_IDEMPOTENT replays or claims the
- * request's Idempotency-Key.  Returns what the handler returned.
+ * request's Idempotency-Key.  PV_ROUTE_AGENT_SELF is an agent route
+ * whose handler folds its read into the prologue statement
+ * (pv_agent_authenticate_with): a handler that succeeds without having
+ * authenticated is turned into a 500, so it cannot forget either.
+ * Returns what the handler returned.
  */
 int pv_route_dispatch(struct pv_ctx *ctx, const struct pv_route *routes,
     size_t nroutes, const struct pv_req *req, struct pv_resp *resp,

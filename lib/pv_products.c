@@ -780,45 +780,48 @@ lookup(struct pv_ctx *ctx, const struct pv_req *req, struct pv_resp *resp,
     struct pv_err *err)
 {
 	static const char *const names[] = { NULL };
-	const char *prm[4], *pid;
+	const char *prm[2], *pid = NULL;
+	struct pv_err bad = { 0 };
 	struct json_object *o;
 	PGresult *res;
+	const int b = PV_AGENT_PROLOGUE_NCOLS;
 	int rc;
 
-	if (only_params(req, names, err) == -1)
-		return -1;
-	pid = segment(ctx, req->route[1], err);
-	if (err->code != PV_OK)
-		return -1;
-	if (!is_merchant_id(req->route[0]) || pid == NULL) {
-		PV_ERR(err, PV_E_NOTFOUND, "product_id", "No such product.");
-		pv_err_reason(err, "product_not_found");
+	/* A bad request is still authenticated first: 401 before 400. */
+	if (only_params(req, names, &bad) == 0)
+		pid = segment(ctx, req->route[1], &bad);
+	if (bad.code == PV_OK &&
+	    (!is_merchant_id(req->route[0]) || pid == NULL)) {
+		PV_ERR(&bad, PV_E_NOTFOUND, "product_id", "No such product.");
+		pv_err_reason(&bad, "product_not_found");
+	}
+	if (bad.code != PV_OK) {
+		if (pv_agent_authenticate(ctx, req, resp, err) == -1)
+			return -1;
+		*err = bad;
 		return -1;
 	}
-	prm[0] = ctx->agent->id;
-	prm[1] = ctx->agent->restricted ? "t" : "f";
-	prm[2] = req->route[0];
-	prm[3] = pid;
+	prm[0] = req->route[0];
+	prm[1] = pid;
 	rc = is_product_id(pid) ?
-	    pv_db_exec(ctx, PV_SQL(PV_PRODUCTS_SQL_LOOKUP_BY_ID), 4, prm, &res,
-	        err) :
-	    pv_db_exec(ctx, PV_SQL(PV_PRODUCTS_SQL_LOOKUP_BY_EXTERNAL), 4, prm,
-	        &res, err);
+	    pv_agent_authenticate_with(ctx, req, resp,
+	        PV_PRODUCTS_SQL_LOOKUP_FOLD_BY_ID, 2, prm, &res, err) :
+	    pv_agent_authenticate_with(ctx, req, resp,
+	        PV_PRODUCTS_SQL_LOOKUP_FOLD_BY_EXTERNAL, 2, prm, &res, err);
 	if (rc == -1)
 		return -1;
-	if (PQntuples(res) == 0) {
+	if (PQgetisnull(res, 0, b + P_ID)) {
 		PV_ERR(err, PV_E_NOTFOUND, "product_id", "No such product.");
 		pv_err_reason(err, "product_not_found");
 		return -1;
 	}
-	ctx->usage.merchant_id = PQgetvalue(res, 0, P_MERCHANT_INTERNAL);
+	ctx->usage.merchant_id = PQgetvalue(res, 0, b + P_MERCHANT_INTERNAL);
 	o = success(ctx, err);
 	pv_json_set(o, "product",
-	    product_json(ctx, res, 0, PQntuples(res), 0, err), err);
+	    product_json(ctx, res, 0, PQntuples(res), b, err), err);
 	return reply(ctx, resp, o, err);
 }
 
-/* Merchant statuses an agent may filter on; only active ones are listed. */
 static const char *const merchant_statuses[] = { "active", "approved",
 	"pending", "suspended", NULL };
 
@@ -901,7 +904,7 @@ static const struct pv_route routes[] = {
 	{ PV_GET, "/agent/v1/merchants", merchants, PV_ROUTE_AGENT },
 	{ PV_GET, "/agent/v1/products/search", search, PV_ROUTE_AGENT },
 	{ PV_GET, "/agent/v1/products/:merchant_id/:product_id", lookup,
-	    PV_ROUTE_AGENT },
+	    PV_ROUTE_AGENT_SELF },
 };
 
 /* Routes the products program's requests; see pv_products.h. */

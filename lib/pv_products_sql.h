@@ -93,11 +93,14 @@
 	"  FROM jsonb_each_text(v.options) o)," \
 	" v.image_url, v.external_id"
 
-/* The page, its products and their variants, after the CTE "hits". */
-#define PV_PRODUCTS_SQL_PAGE \
-	" stats AS (SELECT count(*) AS total, count(*) FILTER (WHERE" \
+/* The total and the matches up to the cursor, counted in "hits". */
+#define PV_PRODUCTS_SQL_COUNT \
+	" SELECT count(*) AS total, count(*) FILTER (WHERE" \
 	"  h.rank > $11::real OR (h.rank = $11::real" \
-	"   AND h.public_id <= $12)) AS before FROM hits h)," \
+	"   AND h.public_id <= $12)) AS before FROM hits h"
+
+/* The page, its products and their variants, after "hits", "stats". */
+#define PV_PRODUCTS_SQL_PAGE_AFTER_STATS \
 	" page AS (SELECT h.id, h.public_id, h.rank FROM hits h" \
 	"  WHERE $11::real IS NULL OR h.rank < $11::real" \
 	"   OR (h.rank = $11::real AND h.public_id > $12)" \
@@ -111,14 +114,52 @@
 	" LEFT JOIN variants v ON v.product_id = p.id" \
 	" ORDER BY pg.rank DESC, pg.public_id, v.position, v.id"
 
-/* Full-text search with typo correction, ranked. */
+/* The page after "hits", counted there. */
+#define PV_PRODUCTS_SQL_PAGE \
+	" stats AS (" PV_PRODUCTS_SQL_COUNT \
+	")," PV_PRODUCTS_SQL_PAGE_AFTER_STATS
+
+/*
+ * Full-text search with typo correction, ranked.  "top" is the fast
+ * path of a query that is a broad key (one frequent word, or two that
+ * are often in titles together), without filters, merchant or
+ * allow-list (migrations/0018_search_speed.sql): the page from the
+ * ranked prefix kept for that key, taken ("f" has a row) when the
+ * prefix holds the whole page after the cursor or every match; its
+ * total is the key's kept count and "before" is counted in the
+ * prefix (which holds everything up to the cursor).  Otherwise "hits"
+ * ranks every match from the GIN index.  The two branches are gated
+ * by one-time filters: only one of them runs.  Same rows, order,
+ * scores and totals either way.
+ */
 #define PV_PRODUCTS_SQL_SEARCH \
 	"WITH " PV_PRODUCTS_SQL_SCOPE "," \
 	" q AS MATERIALIZED (SELECT tsq, corrected FROM catalog_query($4))," \
-	" hits AS MATERIALIZED (SELECT s.product_id AS id, s.public_id," \
-	"  ts_rank(s.rank_vec, q.tsq) AS rank" \
-	"  FROM q, product_search s WHERE s.doc @@ q.tsq" \
-	"  AND" PV_PRODUCTS_SQL_FILTERS ")," PV_PRODUCTS_SQL_PAGE
+	" b AS MATERIALIZED (SELECT b.lexeme, b.n FROM q" \
+	"  JOIN catalog_top_bounds b ON b.query = q.tsq::text" \
+	"  WHERE $3::text IS NULL AND NOT $2::boolean AND $5::text IS NULL" \
+	"  AND $6::bigint IS NULL AND $7::bigint IS NULL" \
+	"  AND NOT $8::boolean)," \
+	" top AS MATERIALIZED (SELECT t.product_id AS id, t.public_id, t.rank" \
+	"  FROM b JOIN catalog_top t ON t.lexeme = b.lexeme" \
+	"  WHERE $11::real IS NULL OR t.rank < $11::real" \
+	"   OR (t.rank = $11::real AND t.public_id > $12)" \
+	"  ORDER BY t.rank DESC, t.public_id LIMIT $9::int + $10::int)," \
+	" f AS MATERIALIZED (SELECT b.n AS total, (SELECT count(*)" \
+	"   FROM catalog_top t WHERE t.lexeme = b.lexeme" \
+	"   AND (t.rank > $11::real OR (t.rank = $11::real" \
+	"    AND t.public_id <= $12))) AS before FROM b" \
+	"  WHERE (SELECT count(*) FROM top) = $9::int + $10::int" \
+	"   OR (SELECT count(*) FROM catalog_top t" \
+	"    WHERE t.lexeme = b.lexeme) = b.n)," \
+	" hits AS MATERIALIZED (SELECT id, public_id, rank FROM top" \
+	"  WHERE EXISTS (SELECT FROM f) UNION ALL" \
+	"  SELECT s.product_id, s.public_id, ts_rank(s.rank_vec, q.tsq)" \
+	"  FROM q, product_search s WHERE NOT EXISTS (SELECT FROM f)" \
+	"  AND s.doc @@ q.tsq AND" PV_PRODUCTS_SQL_FILTERS ")," \
+	" stats AS (SELECT total, before FROM f" \
+	" UNION ALL" PV_PRODUCTS_SQL_COUNT " HAVING NOT EXISTS" \
+	" (SELECT FROM f))," PV_PRODUCTS_SQL_PAGE_AFTER_STATS
 
 /* No query text: every product in scope, by public id (rank 0). */
 #define PV_PRODUCTS_SQL_BROWSE \
@@ -149,6 +190,37 @@
 #define PV_PRODUCTS_SQL_LOOKUP_BY_EXTERNAL \
 	PV_PRODUCTS_SQL_LOOKUP_HEAD \
 	" AND p.external_id = $4 ORDER BY v.position, v.id"
+
+/*
+ * The same lookup folded into the agent prologue (pv_agent.h), one
+ * statement per request: the prologue's columns, then the lookup's
+ * (as above, from column PV_AGENT_PROLOGUE_NCOLS; NULL when there is
+ * no such product), then two ordering columns.  $12 merchant public
+ * id, $13 product public id (BY_ID) or platform id (BY_EXTERNAL); the
+ * agent and its allow-list come from the prologue's k.
+ */
+#define PV_PRODUCTS_SQL_LOOKUP_FOLD_HEAD \
+	PV_AGENT_SQL_PROLOGUE_WITH \
+	", x AS (SELECT" PV_PRODUCTS_SQL_PRODUCT_COLS \
+	    PV_PRODUCTS_SQL_VARIANT_COLS \
+	", v.position AS v_position, v.id AS v_id" \
+	" FROM k CROSS JOIN merchants m JOIN products p" \
+	" ON p.merchant_id = m.id" \
+	" LEFT JOIN variants v ON v.product_id = p.id" \
+	" WHERE m.public_id = $12 AND m.status = 'active'" \
+	" AND (NOT k.restricted OR EXISTS (SELECT 1" \
+	"  FROM agent_merchants am" \
+	"  WHERE am.agent_id = k.id AND am.merchant_id = m.id))"
+#define PV_PRODUCTS_SQL_LOOKUP_FOLD_TAIL \
+	") SELECT" PV_AGENT_SQL_PROLOGUE_COLS \
+	", x.*" PV_AGENT_SQL_PROLOGUE_FROM " LEFT JOIN x ON true" \
+	" ORDER BY x.v_position, x.v_id"
+#define PV_PRODUCTS_SQL_LOOKUP_FOLD_BY_ID \
+	PV_PRODUCTS_SQL_LOOKUP_FOLD_HEAD \
+	" AND p.public_id = $13" PV_PRODUCTS_SQL_LOOKUP_FOLD_TAIL
+#define PV_PRODUCTS_SQL_LOOKUP_FOLD_BY_EXTERNAL \
+	PV_PRODUCTS_SQL_LOOKUP_FOLD_HEAD \
+	" AND p.external_id = $13" PV_PRODUCTS_SQL_LOOKUP_FOLD_TAIL
 
 /*
  * The merchants in scope ($1 agent id, $2 restricted), a page of them

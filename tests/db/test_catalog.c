@@ -350,6 +350,196 @@ START_TEST(test_catalog_search_statement_scope_and_index)
 }
 END_TEST
 
+/* Every cell of res, for comparing two results. */
+static const char *
+cells(PGresult *res)
+{
+	size_t len = 1, at = 0;
+	char *out;
+	int r, c;
+
+	for (r = 0; r < PQntuples(res); r++)
+		for (c = 0; c < PQnfields(res); c++)
+			len += strlen(PQgetvalue(res, r, c)) + 2;
+	out = pv_arena_alloc(ctx.arena, len, &err);
+	ck_assert_ptr_nonnull(out);
+	for (r = 0; r < PQntuples(res); r++)
+		for (c = 0; c < PQnfields(res); c++)
+			at += (size_t)snprintf(out + at, len - at, "%s%c",
+			    PQgetisnull(res, r, c) ? "~" :
+			                             PQgetvalue(res, r, c),
+			    c + 1 < PQnfields(res) ? '|' : '\n');
+	return out;
+}
+
+/* The search with paging, through the prefix when it applies. */
+static const char *
+search_page(const char *agent, const char *q, const char *limit,
+    const char *offset, const char *rank, const char *after, bool full)
+{
+	const char *p[12] = { agent, "f", NULL, q, NULL, NULL, NULL, "f", limit,
+		offset, rank, after };
+	const char *out;
+	PGresult *res;
+
+	/* The full path: no prefix to take. */
+	if (full)
+		ck_assert_int_eq(pv_db_exec(&ctx, PV_SQL("SAVEPOINT full_path"),
+		                     0, NULL, NULL, &err) |
+		        pv_db_exec(&ctx,
+		            PV_SQL("DELETE FROM catalog_top_bounds"), 0, NULL,
+		            NULL, &err),
+		    0);
+	ck_assert_msg(pv_db_exec(&ctx, PV_SQL(PV_PRODUCTS_SQL_SEARCH), 12, p,
+	                  &res, &err) == 0,
+	    "search: %s", err.msg);
+	out = cells(res);
+	if (full)
+		ck_assert_int_eq(pv_db_exec(&ctx,
+		                     PV_SQL("ROLLBACK TO SAVEPOINT full_path"),
+		                     0, NULL, NULL, &err),
+		    0);
+	return out;
+}
+
+/* The prefix answers exactly as ranking every match, page by page. */
+static void
+same_pages(const char *agent)
+{
+	static const char *const qs[] = { "filler", "fillers", "item", "filer",
+		"special", "filler item", "item fillers" };
+	static const char *const pages[][4] = {
+		{ "5", "0", NULL, NULL },
+		{ "5", "8", NULL, NULL },
+		{ "20", "0", NULL, NULL },
+		{ "3", "0", "0.6079271", "prod_0000000000000010" },
+		{ "3", "1", "0.24317084", "prod_0000000000000020" },
+		{ "3", "0", "0", "prod_0000000000000005" },
+	};
+	size_t i, j;
+
+	for (i = 0; i < sizeof(qs) / sizeof(qs[0]); i++)
+		for (j = 0; j < sizeof(pages) / sizeof(pages[0]); j++)
+			ck_assert_str_eq(search_page(agent, qs[i], pages[j][0],
+			                     pages[j][1], pages[j][2],
+			                     pages[j][3], false),
+			    search_page(agent, qs[i], pages[j][0], pages[j][1],
+			        pages[j][2], pages[j][3], true));
+	/* The kept counts are the counts. */
+	ck_assert_str_eq(value(PV_SQL("SELECT count(*) FROM catalog_top_bounds"
+	                              " b WHERE b.n <> (SELECT count(*) FROM"
+	                              " product_search s WHERE s.active"
+	                              " AND s.doc @@ b.query::tsquery)")),
+	    "0");
+}
+
+START_TEST(test_catalog_search_prefix_is_exact)
+{
+	const char *agent;
+	PGresult *res;
+	bool prefix = true;
+	int r;
+
+	agent = value(PV_SQL("INSERT INTO agents (public_id, name) VALUES"
+	                     " ('agt_00000000000000c2', 'prefix')"
+	                     " RETURNING id"));
+	/* Three ranks for "filler": title twice, title once, vendor. */
+	ck_assert_int_eq(pv_db_exec(&ctx,
+	                     PV_SQL(
+	                         "INSERT INTO products (public_id,"
+	                         " merchant_id, handle, title, vendor,"
+	                         " description, currency, currency_exponent)"
+	                         " SELECT 'prod_' || lpad(to_hex(i), 16,"
+	                         " '0'), $1::bigint, 'filler-' || i,"
+	                         " CASE i % 3 WHEN 0 THEN 'Filler filler item'"
+	                         " WHEN 1 THEN 'Filler item' ELSE 'Item' END,"
+	                         " 'Filler', 'A special thing', 'USD', 2"
+	                         " FROM generate_series(1, 40) i"),
+	                     1, &mid, NULL, &err),
+	    0);
+	ck_assert_str_eq(value(PV_SQL("SELECT catalog_refresh_words() > 0")),
+	    "t");
+	/* Broad: 10 products; a prefix of 12.  Words and a title pair. */
+	ck_assert_str_eq(value(PV_SQL("SELECT catalog_refresh_top(10, 12)"
+	                              " >= 3")),
+	    "t");
+	ck_assert_str_eq(value(PV_SQL("SELECT string_agg(query, ',')"
+	                              " FROM catalog_top_bounds"
+	                              " WHERE first <> lexeme")),
+	    "'filler' & 'item'");
+	same_pages(agent);
+	/* The first page comes from the prefix, not from ranking. */
+	{
+		const char *p[12] = { agent, "f", NULL, "filler", NULL, NULL,
+			NULL, "f", "5", "0", NULL, NULL };
+
+		ck_assert_int_eq(
+		    pv_db_exec(&ctx,
+		        PV_SQL("EXPLAIN (ANALYZE, COSTS OFF,"
+		               " TIMING OFF) " PV_PRODUCTS_SQL_SEARCH),
+		        12, p, &res, &err),
+		    0);
+		for (r = 0; r < PQntuples(res); r++)
+			if (strstr(PQgetvalue(res, r, 0),
+			        "Bitmap Heap Scan on product_search") != NULL &&
+			    strstr(PQgetvalue(res, r, 0), "never executed") ==
+			        NULL)
+				prefix = false;
+		ck_assert(prefix);
+	}
+	/* Writes keep it exact: archived, re-ranked, renumbered, stock. */
+	ck_assert_int_eq(pv_db_exec(&ctx,
+	                     PV_SQL(
+	                         "UPDATE products SET status = 'archived'"
+	                         " WHERE merchant_id = $1::bigint"
+	                         " AND public_id IN ('prod_0000000000000003',"
+	                         " 'prod_0000000000000004',"
+	                         " 'prod_000000000000000a')"),
+	                     1, &mid, NULL, &err),
+	    0);
+	same_pages(agent);
+	ck_assert_int_eq(pv_db_exec(&ctx,
+	                     PV_SQL("UPDATE products SET title = CASE"
+	                            " WHEN title = 'Item' THEN 'Filler filler'"
+	                            " ELSE 'Item' END WHERE merchant_id ="
+	                            " $1::bigint AND id % 4 = 0"),
+	                     1, &mid, NULL, &err),
+	    0);
+	same_pages(agent);
+	ck_assert_int_eq(pv_db_exec(&ctx,
+	                     PV_SQL("UPDATE products SET status = 'active'"
+	                            " WHERE merchant_id = $1::bigint"
+	                            " AND public_id = 'prod_0000000000000003'"),
+	                     1, &mid, NULL, &err),
+	    0);
+	ck_assert_int_eq(pv_db_exec(&ctx,
+	                     PV_SQL("DELETE FROM products WHERE merchant_id ="
+	                            " $1::bigint AND public_id ="
+	                            " 'prod_0000000000000006'"),
+	                     1, &mid, NULL, &err),
+	    0);
+	ck_assert_int_eq(pv_db_exec(&ctx,
+	                     PV_SQL("UPDATE variants SET inventory_quantity ="
+	                            " inventory_quantity + 1"
+	                            " WHERE merchant_id = $1::bigint"),
+	                     1, &mid, NULL, &err),
+	    0);
+	same_pages(agent);
+	ck_assert_int_eq(pv_db_exec(&ctx,
+	                     PV_SQL("UPDATE merchants SET status = 'suspended'"
+	                            " WHERE id = $1::bigint"),
+	                     1, &mid, NULL, &err),
+	    0);
+	same_pages(agent);
+	ck_assert_int_eq(pv_db_exec(&ctx,
+	                     PV_SQL("UPDATE merchants SET status = 'active'"
+	                            " WHERE id = $1::bigint"),
+	                     1, &mid, NULL, &err),
+	    0);
+	same_pages(agent);
+}
+END_TEST
+
 Suite *
 catalog_suite(void)
 {
@@ -363,6 +553,7 @@ catalog_suite(void)
 	tcase_add_test(tc, test_catalog_variant_updates_roll_up);
 	tcase_add_test(tc, test_catalog_correction_uses_the_vocabulary);
 	tcase_add_test(tc, test_catalog_search_statement_scope_and_index);
+	tcase_add_test(tc, test_catalog_search_prefix_is_exact);
 	suite_add_tcase(s, tc);
 	return s;
 }
