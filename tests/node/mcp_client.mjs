@@ -5,9 +5,8 @@
 // PIVOTA_API_URL, PIVOTA_API_KEY, PIVOTA_TEST_MERCHANT_ID,
 // PIVOTA_TEST_QUERY (default "mug").  Checks the handshake and tool
 // list, then search -> get -> create (replayed with its idempotency
-// key) -> declined pay -> pay -> list, and track/refund when the server
-// has them (a server without them answers "No such endpoint."; those
-// steps are reported as skipped).  Also version negotiation and
+// key) -> declined pay -> pay -> list -> track -> refund, every step
+// required.  Also version negotiation and
 // JSON-RPC errors on a raw pipe.  Exits 1 on the first failure.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -53,7 +52,6 @@ async function toolError(name, args) {
   assert.equal(r.isError, true, `${name} should fail: ${r.content?.[0]?.text}`);
   return r.content[0].text;
 }
-const missing = (text) => text.startsWith("No such endpoint.");
 
 const found = await ok("search_products", { query: QUERY, merchant_id: MERCHANT, in_stock_only: true, limit: 20 });
 // in_stock_only keeps a product when any variant has stock: name one.
@@ -89,20 +87,12 @@ assert.equal(mine.status, "paid");
 assert.equal(listed.orders.filter((o) => o.order_id === order.order_id).length, 1);
 
 const trackRes = await client.callTool({ name: "track_order", arguments: { order_id: order.order_id } });
-if (trackRes.isError && missing(trackRes.content[0].text)) {
-  console.log("mcp: track_order: no endpoint on this server, skipped");
-} else {
-  assert.notEqual(trackRes.isError, true, trackRes.content[0].text);
-  assert.equal(trackRes.structuredContent.tracking.order_id, order.order_id);
-}
+assert.notEqual(trackRes.isError, true, trackRes.content[0].text);
+assert.equal(trackRes.structuredContent.tracking.order_id, order.order_id);
 const refundRes = await client.callTool({ name: "refund_order", arguments: { order_id: order.order_id, reason: "changed mind" } });
-if (refundRes.isError && missing(refundRes.content[0].text)) {
-  console.log("mcp: refund_order: no endpoint on this server, skipped");
-} else {
-  assert.notEqual(refundRes.isError, true, refundRes.content[0].text);
-  assert.equal(refundRes.structuredContent.new_order_status, "refunded");
-  assert.equal(refundRes.structuredContent.refunded_total, order.total);
-}
+assert.notEqual(refundRes.isError, true, refundRes.content[0].text);
+assert.equal(refundRes.structuredContent.new_order_status, "refunded");
+assert.equal(refundRes.structuredContent.refunded_total, order.total);
 
 // Tool errors carry the reason; protocol errors for unknown tools.
 assert.match(await toolError("create_order", { merchant_id: MERCHANT }), /"customer_email" is required/);
@@ -146,4 +136,4 @@ assert.equal(old.result.isError, false);
 child.stdin.end();
 const code = await new Promise((res) => child.on("exit", res));
 assert.equal(code, 0, "pivota-mcp did not exit 0 at end of input");
-console.log(`mcp: ${tools.length} tools; search, get, create (replayed), declined pay, pay, list and the error paths pass`);
+console.log(`mcp: ${tools.length} tools; search, get, create (replayed), declined pay, pay, list, track, refund and the error paths pass`);
