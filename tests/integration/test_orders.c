@@ -22,13 +22,14 @@
 
 #include "pv_fake.h"
 #include "pv_httpc.h"
+#include "pv_itshop.h"
 #include "pv_proc.h"
 #include "pv_test.h"
 
 #define MAX_SERVERS 8
-#define FIXTURES    "tests/fixtures/orders/"
-#define SK          "sk_test_fake_0123456789abcdef"
-#define WHSEC       "whsec_ordtest_0123456789abcdef"
+#define FIXTURES    PV_IT_FIXTURES
+#define SK          PV_IT_SK
+#define WHSEC       PV_IT_WHSEC
 
 static struct pv_httpc_server servers[MAX_SERVERS];
 static size_t nservers;
@@ -59,229 +60,6 @@ setup(void)
 	    0);
 }
 
-/* The string member key of pivotactl's --json output, copied to dst. */
-static void
-json_field(const char *out, const char *key, char *dst, size_t size)
-{
-	struct json_object *o = json_tokener_parse(out);
-
-	ck_assert_msg(o != NULL, "pivotactl printed: %s", out);
-	ck_assert_msg(pv_httpc_json_str(o, key) != NULL, "no %s in %s", key,
-	    out);
-	ck_assert_int_lt(snprintf(dst, size, "%s", pv_httpc_json_str(o, key)),
-	    (int)size);
-	json_object_put(o);
-}
-
-static int64_t
-num(struct json_object *o, const char *path)
-{
-	struct json_object *v = pv_httpc_json_get(o, path);
-
-	ck_assert_msg(v != NULL, "no %s", path);
-	return json_object_get_int64(v);
-}
-
-static const char *
-str(struct json_object *o, const char *path)
-{
-	const char *s = pv_httpc_json_str(o, path);
-
-	ck_assert_msg(s != NULL, "no string %s in %s", path,
-	    json_object_to_json_string(o));
-	return s;
-}
-
-/* A merchant with the fixture's catalog; its public id in id. */
-static void
-merchant(const char *currency, const char *fixture, char *id, size_t size)
-{
-	static int seq;
-	char email[96], out[4096], file[256];
-
-	snprintf(email, sizeof(email), "ord-%ld-%d-%s@test.example",
-	    (long)getpid(), seq++, currency);
-	ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "merchant", "create",
-	                     "--name", "Order Shop", "--email", email,
-	                     "--currency", currency, "--json", NULL),
-	    0);
-	json_field(out, "merchant_id", id, size);
-	snprintf(file, sizeof(file), FIXTURES "%s", fixture);
-	ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "products", "import", id,
-	                     file, "--json", NULL),
-	    0);
-}
-
-/* Connects merchant id to the Stripe fake (verified against it). */
-static void
-connect_stripe(const char *id)
-{
-	char out[4096];
-
-	ck_assert_msg(pv_proc_ctl(out, sizeof(out), "merchant",
-	                  "connect-stripe", id, "--secret-key", SK,
-	                  "--webhook-secret", WHSEC, "--api-base",
-	                  pv_fake_url(stripe), "--json", NULL) == 0,
-	    "connect-stripe: %s", out);
-}
-
-/* The fake's webhooks go to merchant id's endpoint on server s. */
-static void
-stripe_webhooks_to(const struct pv_httpc_server *s, const char *id, int hold)
-{
-	char body[512];
-
-	snprintf(body, sizeof(body),
-	    "{\"webhook_url\": \"%s/webhooks/stripe/%s\","
-	    " \"webhook_secret\": \"" WHSEC "\", \"hold_webhooks\": %s}",
-	    s->base, id, hold ? "true" : "false");
-	ck_assert_int_eq(pv_fake_do(stripe, "POST", "/__fake/config", body), 0);
-}
-
-static void
-agent(const char *merchants, char *header, size_t size)
-{
-	char out[4096], key[128];
-
-	ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "agent", "create",
-	                     "--name", "orders test", "--per-minute", "100000",
-	                     "--merchants", merchants, "--json", NULL),
-	    0);
-	json_field(out, "api_key", key, sizeof(key));
-	snprintf(header, size, "X-API-Key: %s", key);
-}
-
-/*
- * method path (no body for GET) on server s as the agent of header,
- * with an optional extra header line; asserts the status; the parsed
- * body (caller puts it).
- */
-static struct json_object *
-call(const struct pv_httpc_server *s, const char *header, const char *extra,
-    const char *method, const char *path, const char *body, long status)
-{
-	const char *h[4] = { header, extra, NULL, NULL };
-	struct pv_httpc_resp r;
-	struct json_object *o;
-	char *url = pv_httpc_url(s->base, path);
-
-	if (body != NULL && extra == NULL)
-		h[1] = "Content-Type: application/json";
-	else if (body != NULL)
-		h[2] = "Content-Type: application/json";
-	ck_assert_msg(pv_httpc_request(&r, method, url, h, body,
-	                  body != NULL ? strlen(body) : 0) == 0,
-	    "%s: %s", s->name, r.error);
-	free(url);
-	ck_assert_msg(r.status == status, "%s %s %s: %ld, want %ld: %s",
-	    s->name, method, path, r.status, status, r.body);
-	o = pv_httpc_json(&r);
-	ck_assert_msg(o != NULL, "%s %s: not JSON: %s", s->name, path, r.body);
-	pv_httpc_resp_free(&r);
-	return o;
-}
-
-/* The first product of a search at merchant m for q: its id in id. */
-static void
-find(const struct pv_httpc_server *s, const char *header, const char *m,
-    const char *q, char *id, size_t size)
-{
-	char path[256];
-	struct json_object *o, *p;
-
-	snprintf(path, sizeof(path),
-	    "/agent/v1/products/search?merchant_id=%s&q=%s", m, q);
-	o = call(s, header, NULL, "GET", path, NULL, 200);
-	p = json_object_array_get_idx(pv_httpc_json_get(o, "products"), 0);
-	ck_assert_msg(p != NULL, "no %s at %s", q, m);
-	ck_assert_int_lt(snprintf(id, size, "%s", str(p, "id")), (int)size);
-	json_object_put(o);
-}
-
-/* The body of an order for qty (JSON text) of product at m to cc. */
-static const char *
-order_body(const char *m, const char *product, const char *qty, const char *cc,
-    const char *extra)
-{
-	static char b[2048];
-
-	snprintf(b, sizeof(b),
-	    "{\"merchant_id\": \"%s\", \"customer_email\": \"b@test.example\","
-	    " \"items\": [{\"product_id\": \"%s\", \"quantity\": %s%s}],"
-	    " \"shipping_address\": {\"name\": \"Buyer\", \"address_line1\":"
-	    " \"1 Main St\", \"city\": \"Town\", \"postal_code\": \"12345\","
-	    " \"country\": \"%s\"}}",
-	    m, product, qty, extra != NULL ? extra : "", cc);
-	return b;
-}
-
-/* Creates an order; its id in id (size 32). */
-static void
-create(const struct pv_httpc_server *s, const char *header, const char *m,
-    const char *product, const char *qty, const char *cc, char *id)
-{
-	struct json_object *o =
-	    call(s, header, NULL, "POST", "/agent/v1/orders/create",
-	        order_body(m, product, qty, cc, NULL), 200);
-
-	ck_assert_str_eq(str(o, "order_status"), "pending");
-	snprintf(id, 32, "%s", str(o, "order_id"));
-	json_object_put(o);
-}
-
-/* POST /agent/v1/payments for order with token; expects status. */
-static struct json_object *
-pay(const struct pv_httpc_server *s, const char *header, const char *order,
-    const char *token, long status)
-{
-	char body[512];
-
-	snprintf(body, sizeof(body),
-	    "{\"order_id\": \"%s\", \"payment_method\": {\"type\": \"card\","
-	    " \"token\": \"%s\"}}",
-	    order, token);
-	return call(s, header, NULL, "POST", "/agent/v1/payments", body,
-	    status);
-}
-
-static struct json_object *
-order_get(const struct pv_httpc_server *s, const char *header,
-    const char *order)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), "/agent/v1/orders/%s", order);
-	return call(s, header, NULL, "GET", path, NULL, 200);
-}
-
-/* How many events of type the order has. */
-static int
-events_of(struct json_object *o, const char *type)
-{
-	struct json_object *arr = pv_httpc_json_get(o, "order.events");
-	size_t i;
-	int n = 0;
-
-	ck_assert_ptr_nonnull(arr);
-	for (i = 0; i < json_object_array_length(arr); i++)
-		if (strcmp(str(json_object_array_get_idx(arr, i), "type"),
-		        type) == 0)
-			n++;
-	return n;
-}
-
-/* Asserts the order's status and payment status. */
-static void
-order_is(const struct pv_httpc_server *s, const char *header, const char *order,
-    const char *status, const char *payment)
-{
-	struct json_object *o = order_get(s, header, order);
-
-	ck_assert_str_eq(str(o, "order.status"), status);
-	ck_assert_str_eq(str(o, "order.payment_status"), payment);
-	json_object_put(o);
-}
-
 /* The fake's PaymentIntents made for order (metadata.order_id). */
 static int
 intents_for(const char *order, char *last, size_t size)
@@ -301,7 +79,7 @@ intents_for(const char *order, char *last, size_t size)
 		if (m != NULL && strcmp(m, order) == 0) {
 			n++;
 			if (last != NULL)
-				snprintf(last, size, "%s", str(pi, "id"));
+				snprintf(last, size, "%s", pv_it_str(pi, "id"));
 		}
 	}
 	json_object_put(o);
@@ -331,7 +109,7 @@ charges_for(const char *order, char *key, size_t size, int *same_key)
 	for (i = 0; i < json_object_array_length(arr); i++) {
 		rq = json_object_array_get_idx(arr, i);
 		body = pv_httpc_json_str(rq, "body");
-		if (strcmp(str(rq, "path"), "/v1/payment_intents") != 0 ||
+		if (strcmp(pv_it_str(rq, "path"), "/v1/payment_intents") != 0 ||
 		    body == NULL || strstr(body, needle) == NULL)
 			continue;
 		k = pv_httpc_json_str(rq, "headers.idempotency-key");
@@ -357,9 +135,9 @@ shop_make(struct shop *w, const struct pv_httpc_server *s)
 {
 	char out[4096];
 
-	merchant("USD", "usd.jsonl", w->m, sizeof(w->m));
-	connect_stripe(w->m);
-	stripe_webhooks_to(s, w->m, 0);
+	pv_it_merchant("USD", "usd.jsonl", w->m, sizeof(w->m));
+	pv_it_connect_stripe(stripe, w->m);
+	pv_it_stripe_webhooks_to(stripe, s, w->m, 0);
 	ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "merchant",
 	                     "set-shipping", w->m, "--country", "US", "--rate",
 	                     "5.00", "--free-over", "100.00", "--json", NULL),
@@ -368,10 +146,10 @@ shop_make(struct shop *w, const struct pv_httpc_server *s)
 	                  "--country", "US", "--rate", "8.875", "--json",
 	                  NULL) == 0,
 	    "set-tax: %s", out);
-	agent(w->m, w->a, sizeof(w->a));
-	agent(w->m, w->b, sizeof(w->b));
-	find(s, w->a, w->m, "mug", w->mug, sizeof(w->mug));
-	find(s, w->a, w->m, "lantern", w->lantern, sizeof(w->lantern));
+	pv_it_agent(w->m, w->a, sizeof(w->a));
+	pv_it_agent(w->m, w->b, sizeof(w->b));
+	pv_it_find(s, w->a, w->m, "mug", w->mug, sizeof(w->mug));
+	pv_it_find(s, w->a, w->m, "lantern", w->lantern, sizeof(w->lantern));
 }
 
 START_TEST(test_orders_search_validate_create_pay)
@@ -387,47 +165,48 @@ START_TEST(test_orders_search_validate_create_pay)
 	    "{\"merchant_id\": \"%s\", \"items\": [{\"product_id\": \"%s\","
 	    " \"quantity\": 3}], \"shipping_country\": \"us\"}",
 	    w.m, w.mug);
-	o = call(s, w.a, NULL, "POST", "/agent/v1/cart/validate", body, 200);
+	o = pv_it_call(s, w.a, NULL, "POST", "/agent/v1/cart/validate", body,
+	    200);
 	ck_assert(json_object_get_boolean(pv_httpc_json_get(o, "valid")));
 	it = json_object_array_get_idx(pv_httpc_json_get(o, "items"), 0);
-	ck_assert_str_eq(str(it, "unit_price"), "19.99");
-	ck_assert_str_eq(str(it, "subtotal"), "59.97");
+	ck_assert_str_eq(pv_it_str(it, "unit_price"), "19.99");
+	ck_assert_str_eq(pv_it_str(it, "subtotal"), "59.97");
 	/* 59.97 + 5.00 shipping + 8.875 % of 59.97 = 5.3223 -> 5.32. */
-	ck_assert_str_eq(str(o, "pricing.subtotal"), "59.97");
-	ck_assert_str_eq(str(o, "pricing.shipping_fee"), "5.00");
-	ck_assert_str_eq(str(o, "pricing.tax"), "5.32");
-	ck_assert_str_eq(str(o, "pricing.total"), "70.29");
-	ck_assert_int_eq(num(o, "pricing.total_minor"), 7029);
-	ck_assert_str_eq(str(o, "pricing.currency"), "USD");
+	ck_assert_str_eq(pv_it_str(o, "pricing.subtotal"), "59.97");
+	ck_assert_str_eq(pv_it_str(o, "pricing.shipping_fee"), "5.00");
+	ck_assert_str_eq(pv_it_str(o, "pricing.tax"), "5.32");
+	ck_assert_str_eq(pv_it_str(o, "pricing.total"), "70.29");
+	ck_assert_int_eq(pv_it_num(o, "pricing.total_minor"), 7029);
+	ck_assert_str_eq(pv_it_str(o, "pricing.currency"), "USD");
 	json_object_put(o);
-	o = call(s, w.a, NULL, "POST", "/agent/v1/orders/create",
-	    order_body(w.m, w.mug, "3", "US",
+	o = pv_it_call(s, w.a, NULL, "POST", "/agent/v1/orders/create",
+	    pv_it_order_body(w.m, w.mug, "3", "US",
 	        ", \"unit_price\": \"19.99\", \"subtotal\": \"59.97\""),
 	    200);
-	snprintf(order, sizeof(order), "%s", str(o, "order_id"));
+	snprintf(order, sizeof(order), "%s", pv_it_str(o, "order_id"));
 	ck_assert_int_eq((int)strlen(order), 20);
-	ck_assert_str_eq(str(o, "total"), "70.29");
-	ck_assert_int_eq(num(o, "total_minor"), 7029);
-	ck_assert_str_eq(str(o, "tax"), "5.32");
-	ck_assert_str_eq(str(o, "payment.psp"), "stripe");
+	ck_assert_str_eq(pv_it_str(o, "total"), "70.29");
+	ck_assert_int_eq(pv_it_num(o, "total_minor"), 7029);
+	ck_assert_str_eq(pv_it_str(o, "tax"), "5.32");
+	ck_assert_str_eq(pv_it_str(o, "payment.psp"), "stripe");
 	json_object_put(o);
-	o = pay(s, w.a, order, "pm_card_visa", 200);
-	ck_assert_str_eq(str(o, "payment_status"), "succeeded");
-	ck_assert_str_eq(str(o, "amount"), "70.29");
-	ck_assert_str_eq(str(o, "psp_used"), "stripe");
-	ck_assert_str_eq(str(o, "order_id"), order);
+	o = pv_it_pay(s, w.a, order, "pm_card_visa", 200);
+	ck_assert_str_eq(pv_it_str(o, "payment_status"), "succeeded");
+	ck_assert_str_eq(pv_it_str(o, "amount"), "70.29");
+	ck_assert_str_eq(pv_it_str(o, "psp_used"), "stripe");
+	ck_assert_str_eq(pv_it_str(o, "order_id"), order);
 	snprintf(path, sizeof(path), "/agent/v1/payments/%s",
-	    str(o, "payment_id"));
+	    pv_it_str(o, "payment_id"));
 	json_object_put(o);
-	o = call(s, w.a, NULL, "GET", path, NULL, 200);
-	ck_assert_str_eq(str(o, "payment.status"), "succeeded");
-	ck_assert_str_eq(str(o, "payment.amount"), "70.29");
+	o = pv_it_call(s, w.a, NULL, "GET", path, NULL, 200);
+	ck_assert_str_eq(pv_it_str(o, "payment.status"), "succeeded");
+	ck_assert_str_eq(pv_it_str(o, "payment.amount"), "70.29");
 	json_object_put(o);
-	o = order_get(s, w.a, order);
-	ck_assert_str_eq(str(o, "order.status"), "paid");
-	ck_assert_str_eq(str(o, "order.payment_status"), "succeeded");
+	o = pv_it_order_get(s, w.a, order);
+	ck_assert_str_eq(pv_it_str(o, "order.status"), "paid");
+	ck_assert_str_eq(pv_it_str(o, "order.payment_status"), "succeeded");
 	ck_assert_ptr_nonnull(pv_httpc_json_str(o, "order.paid_at"));
-	ck_assert_int_eq(events_of(o, "order.paid"), 1);
+	ck_assert_int_eq(pv_it_events_of(o, "order.paid"), 1);
 	json_object_put(o);
 	/* Exactly one PaymentIntent, for the whole amount, keyed by us. */
 	ck_assert_int_eq(intents_for(order, pi, sizeof(pi)), 1);
@@ -437,16 +216,16 @@ START_TEST(test_orders_search_validate_create_pay)
 	/* The same payment again (a retry whose answer was lost) gets the
 	 * same answer, charging nothing; another card is refused; so is
 	 * cancelling. */
-	o = pay(s, w.a, order, "pm_card_visa", 200);
-	ck_assert_str_eq(str(o, "payment_status"), "succeeded");
-	ck_assert_str_eq(str(o, "payment_intent_id"), pi);
+	o = pv_it_pay(s, w.a, order, "pm_card_visa", 200);
+	ck_assert_str_eq(pv_it_str(o, "payment_status"), "succeeded");
+	ck_assert_str_eq(pv_it_str(o, "payment_intent_id"), pi);
 	json_object_put(o);
-	o = pay(s, w.a, order, "pm_card_mastercard", 409);
-	ck_assert_str_eq(str(o, "error.code"), "order_already_paid");
+	o = pv_it_pay(s, w.a, order, "pm_card_mastercard", 409);
+	ck_assert_str_eq(pv_it_str(o, "error.code"), "order_already_paid");
 	json_object_put(o);
 	snprintf(path, sizeof(path), "/agent/v1/orders/%s/cancel", order);
-	o = call(s, w.a, NULL, "POST", path, "{}", 409);
-	ck_assert_str_eq(str(o, "error.type"), "conflict");
+	o = pv_it_call(s, w.a, NULL, "POST", path, "{}", 409);
+	ck_assert_str_eq(pv_it_str(o, "error.type"), "conflict");
 	json_object_put(o);
 	ck_assert_int_eq(intents_for(order, NULL, 0), 1);
 }
@@ -460,26 +239,26 @@ START_TEST(test_orders_decline_then_success)
 	char order[32];
 
 	shop_make(&w, s);
-	create(s, w.a, w.m, w.mug, "1", "US", order);
+	pv_it_create(s, w.a, w.m, w.mug, "1", "US", order);
 	/* A token the provider does not know: 400, the order untouched. */
-	o = pay(s, w.a, order, "pm_card_nonsense", 400);
-	ck_assert_str_eq(str(o, "error.param"), "payment_method.token");
+	o = pv_it_pay(s, w.a, order, "pm_card_nonsense", 400);
+	ck_assert_str_eq(pv_it_str(o, "error.param"), "payment_method.token");
 	json_object_put(o);
-	order_is(s, w.a, order, "pending", "unpaid");
-	o = pay(s, w.a, order, "pm_card_chargeDeclined", 402);
-	ck_assert_str_eq(str(o, "status"), "error");
-	ck_assert_str_eq(str(o, "error.type"), "payment_error");
-	ck_assert_str_eq(str(o, "decline_code"), "generic_decline");
+	pv_it_order_is(s, w.a, order, "pending", "unpaid");
+	o = pv_it_pay(s, w.a, order, "pm_card_chargeDeclined", 402);
+	ck_assert_str_eq(pv_it_str(o, "status"), "error");
+	ck_assert_str_eq(pv_it_str(o, "error.type"), "payment_error");
+	ck_assert_str_eq(pv_it_str(o, "decline_code"), "generic_decline");
 	ck_assert_ptr_nonnull(pv_httpc_json_str(o, "detail"));
 	json_object_put(o);
-	order_is(s, w.a, order, "payment_failed", "failed");
-	o = pay(s, w.a, order, "pm_card_visa", 200);
-	ck_assert_str_eq(str(o, "payment_status"), "succeeded");
+	pv_it_order_is(s, w.a, order, "payment_failed", "failed");
+	o = pv_it_pay(s, w.a, order, "pm_card_visa", 200);
+	ck_assert_str_eq(pv_it_str(o, "payment_status"), "succeeded");
 	json_object_put(o);
-	o = order_get(s, w.a, order);
-	ck_assert_str_eq(str(o, "order.status"), "paid");
-	ck_assert_int_eq(events_of(o, "order.paid"), 1);
-	ck_assert_int_eq(events_of(o, "order.payment_failed"), 1);
+	o = pv_it_order_get(s, w.a, order);
+	ck_assert_str_eq(pv_it_str(o, "order.status"), "paid");
+	ck_assert_int_eq(pv_it_events_of(o, "order.paid"), 1);
+	ck_assert_int_eq(pv_it_events_of(o, "order.payment_failed"), 1);
 	json_object_put(o);
 }
 END_TEST
@@ -493,8 +272,8 @@ wait_for(const struct pv_httpc_server *s, const char *header, const char *order,
 	int i, done = 0;
 
 	for (i = 0; i < 100 && !done; i++) {
-		o = order_get(s, header, order);
-		done = strcmp(str(o, "order.status"), status) == 0;
+		o = pv_it_order_get(s, header, order);
+		done = strcmp(pv_it_str(o, "order.status"), status) == 0;
 		json_object_put(o);
 		if (!done)
 			usleep(50000);
@@ -510,25 +289,25 @@ START_TEST(test_orders_3ds_completed_by_webhook)
 	char order[32], pi[64], body[128];
 
 	shop_make(&w, s);
-	create(s, w.a, w.m, w.mug, "2", "US", order);
-	o = pay(s, w.a, order, "pm_card_authenticationRequired", 200);
-	ck_assert_str_eq(str(o, "payment_status"), "requires_action");
+	pv_it_create(s, w.a, w.m, w.mug, "2", "US", order);
+	o = pv_it_pay(s, w.a, order, "pm_card_authenticationRequired", 200);
+	ck_assert_str_eq(pv_it_str(o, "payment_status"), "requires_action");
 	ck_assert_ptr_nonnull(pv_httpc_json_get(o, "next_action"));
 	ck_assert_ptr_nonnull(pv_httpc_json_str(o, "next_action.type"));
-	snprintf(pi, sizeof(pi), "%s", str(o, "payment_intent_id"));
+	snprintf(pi, sizeof(pi), "%s", pv_it_str(o, "payment_intent_id"));
 	json_object_put(o);
-	order_is(s, w.a, order, "pending", "requires_action");
+	pv_it_order_is(s, w.a, order, "pending", "requires_action");
 	/* Another card while the customer authenticates: in progress. */
-	o = pay(s, w.a, order, "pm_card_visa", 409);
+	o = pv_it_pay(s, w.a, order, "pm_card_visa", 409);
 	json_object_put(o);
 	snprintf(body, sizeof(body), "{\"id\": \"%s\"}", pi);
 	ck_assert_int_eq(pv_fake_do(stripe, "POST", "/__fake/complete_action",
 	                     body),
 	    0);
 	wait_for(s, w.a, order, "paid");
-	o = order_get(s, w.a, order);
-	ck_assert_str_eq(str(o, "order.payment_status"), "succeeded");
-	ck_assert_int_eq(events_of(o, "order.paid"), 1);
+	o = pv_it_order_get(s, w.a, order);
+	ck_assert_str_eq(pv_it_str(o, "order.payment_status"), "succeeded");
+	ck_assert_int_eq(pv_it_events_of(o, "order.paid"), 1);
 	json_object_put(o);
 	ck_assert_int_eq(intents_for(order, NULL, 0), 1);
 }
@@ -543,19 +322,19 @@ START_TEST(test_orders_500_then_success_charges_once)
 	int same;
 
 	shop_make(&w, s);
-	create(s, w.a, w.m, w.mug, "1", "US", order);
+	pv_it_create(s, w.a, w.m, w.mug, "1", "US", order);
 	ck_assert_int_eq(pv_fake_do(stripe, "POST", "/__fake/faults",
 	                     "{\"next\": [500]}"),
 	    0);
-	o = pay(s, w.a, order, "pm_card_visa", 200);
-	ck_assert_str_eq(str(o, "payment_status"), "succeeded");
+	o = pv_it_pay(s, w.a, order, "pm_card_visa", 200);
+	ck_assert_str_eq(pv_it_str(o, "payment_status"), "succeeded");
 	json_object_put(o);
 	ck_assert_int_eq(charges_for(order, key, sizeof(key), &same), 2);
 	ck_assert_msg(same, "the retry had another Idempotency-Key");
 	ck_assert_int_eq(intents_for(order, NULL, 0), 1);
-	o = order_get(s, w.a, order);
-	ck_assert_str_eq(str(o, "order.status"), "paid");
-	ck_assert_int_eq(events_of(o, "order.paid"), 1);
+	o = pv_it_order_get(s, w.a, order);
+	ck_assert_str_eq(pv_it_str(o, "order.status"), "paid");
+	ck_assert_int_eq(pv_it_events_of(o, "order.paid"), 1);
 	json_object_put(o);
 }
 END_TEST
@@ -593,26 +372,26 @@ START_TEST(test_orders_provider_down_then_retry_charges_once)
 	int same;
 
 	shop_make(&w, s);
-	create(s, w.a, w.m, w.mug, "1", "US", order);
+	pv_it_create(s, w.a, w.m, w.mug, "1", "US", order);
 	/* Every try of the first request fails: outcome unknown. */
 	ck_assert_int_eq(pv_fake_do(stripe, "POST", "/__fake/faults",
 	                     "{\"next\": [500, 500, 500]}"),
 	    0);
 	pay_5xx(s, w.a, order, "pm_card_visa");
-	order_is(s, w.a, order, "pending", "unpaid");
+	pv_it_order_is(s, w.a, order, "pending", "unpaid");
 	/* Another card cannot start a second charge meanwhile. */
-	o = pay(s, w.a, order, "pm_card_mastercard", 409);
+	o = pv_it_pay(s, w.a, order, "pm_card_mastercard", 409);
 	json_object_put(o);
 	/* The same card re-drives the same attempt, same key. */
-	o = pay(s, w.a, order, "pm_card_visa", 200);
-	ck_assert_str_eq(str(o, "payment_status"), "succeeded");
+	o = pv_it_pay(s, w.a, order, "pm_card_visa", 200);
+	ck_assert_str_eq(pv_it_str(o, "payment_status"), "succeeded");
 	json_object_put(o);
 	ck_assert_int_eq(charges_for(order, key, sizeof(key), &same), 4);
 	ck_assert_msg(same, "a retry had another Idempotency-Key");
 	ck_assert_int_eq(intents_for(order, NULL, 0), 1);
-	o = order_get(s, w.a, order);
-	ck_assert_str_eq(str(o, "order.status"), "paid");
-	ck_assert_int_eq(events_of(o, "order.paid"), 1);
+	o = pv_it_order_get(s, w.a, order);
+	ck_assert_str_eq(pv_it_str(o, "order.status"), "paid");
+	ck_assert_int_eq(pv_it_events_of(o, "order.paid"), 1);
 	json_object_put(o);
 }
 END_TEST
@@ -647,13 +426,13 @@ charge_behind_our_back(const char *order)
 	}
 	ck_assert_ptr_nonnull(last);
 	snprintf(kh, sizeof(kh), "Idempotency-Key: %s",
-	    str(last, "headers.idempotency-key"));
+	    pv_it_str(last, "headers.idempotency-key"));
 	h[0] = "Authorization: Bearer " SK;
 	h[1] = kh;
 	h[2] = "Content-Type: application/x-www-form-urlencoded";
 	h[3] = NULL;
 	url = pv_httpc_url(pv_fake_url(stripe), "/v1/payment_intents");
-	body = str(last, "body");
+	body = pv_it_str(last, "body");
 	ck_assert_int_eq(pv_httpc_request(&r, "POST", url, h, body,
 	                     strlen(body)),
 	    0);
@@ -671,7 +450,7 @@ START_TEST(test_orders_webhook_before_the_answer)
 	char order[32], pi[64], obj[96];
 
 	shop_make(&w, s);
-	create(s, w.a, w.m, w.mug, "1", "US", order);
+	pv_it_create(s, w.a, w.m, w.mug, "1", "US", order);
 	ck_assert_int_eq(pv_fake_do(stripe, "POST", "/__fake/faults",
 	                     "{\"next\": [500, 500, 500]}"),
 	    0);
@@ -681,17 +460,17 @@ START_TEST(test_orders_webhook_before_the_answer)
 	wait_for(s, w.a, order, "paid");
 	/* The agent's retry gets the answer it missed: nothing more. */
 	ck_assert_int_eq(intents_for(order, pi, sizeof(pi)), 1);
-	o = pay(s, w.a, order, "pm_card_visa", 200);
-	ck_assert_str_eq(str(o, "payment_status"), "succeeded");
-	ck_assert_str_eq(str(o, "payment_intent_id"), pi);
+	o = pv_it_pay(s, w.a, order, "pm_card_visa", 200);
+	ck_assert_str_eq(pv_it_str(o, "payment_status"), "succeeded");
+	ck_assert_str_eq(pv_it_str(o, "payment_intent_id"), pi);
 	json_object_put(o);
 	ck_assert_int_eq(intents_for(order, NULL, 0), 1);
 	snprintf(obj, sizeof(obj), "\"%s\"", pi);
 	json_object_put(fake_event("payment_intent.succeeded", obj, NULL));
-	o = order_get(s, w.a, order);
-	ck_assert_str_eq(str(o, "order.status"), "paid");
-	ck_assert_int_eq(events_of(o, "order.paid"), 1);
-	ck_assert_int_eq(events_of(o, "payment.succeeded"), 1);
+	o = pv_it_order_get(s, w.a, order);
+	ck_assert_str_eq(pv_it_str(o, "order.status"), "paid");
+	ck_assert_int_eq(pv_it_events_of(o, "order.paid"), 1);
+	ck_assert_int_eq(pv_it_events_of(o, "payment.succeeded"), 1);
 	json_object_put(o);
 }
 END_TEST
@@ -718,7 +497,7 @@ delivered(struct json_object *o, size_t i)
 	    json_object_array_get_idx(pv_httpc_json_get(o, "deliveries"), i);
 
 	ck_assert_ptr_nonnull(d);
-	return (long)num(d, "status");
+	return (long)pv_it_num(d, "status");
 }
 
 /*
@@ -736,25 +515,27 @@ START_TEST(test_orders_webhook_amount_mismatch_flagged)
 	int flagged = 0;
 
 	shop_make(&w, s);
-	create(s, w.a, w.m, w.mug, "1", "US", order);
-	o = pay(s, w.a, order, "pm_card_authenticationRequired", 200);
-	ck_assert_str_eq(str(o, "payment_status"), "requires_action");
+	pv_it_create(s, w.a, w.m, w.mug, "1", "US", order);
+	o = pv_it_pay(s, w.a, order, "pm_card_authenticationRequired", 200);
+	ck_assert_str_eq(pv_it_str(o, "payment_status"), "requires_action");
 	snprintf(obj, sizeof(obj),
 	    "{\"id\": \"%s\", \"object\": \"payment_intent\", \"amount\": 1,"
 	    " \"currency\": \"usd\", \"status\": \"succeeded\","
 	    " \"metadata\": {\"order_id\": \"%s\"}}",
-	    str(o, "payment_intent_id"), order);
+	    pv_it_str(o, "payment_intent_id"), order);
 	json_object_put(o);
 	o = fake_event("payment_intent.succeeded", obj, NULL);
 	ck_assert_int_eq(delivered(o, 0), 200);
 	json_object_put(o);
-	o = order_get(s, w.a, order);
-	ck_assert_str_eq(str(o, "order.status"), "pending");
-	ck_assert_str_eq(str(o, "order.payment_status"), "requires_action");
+	o = pv_it_order_get(s, w.a, order);
+	ck_assert_str_eq(pv_it_str(o, "order.status"), "pending");
+	ck_assert_str_eq(pv_it_str(o, "order.payment_status"),
+	    "requires_action");
 	arr = pv_httpc_json_get(o, "order.events");
 	for (i = 0; i < json_object_array_length(arr); i++) {
 		e = json_object_array_get_idx(arr, i);
-		if (strcmp(str(e, "type"), "payment.amount_mismatch") == 0 &&
+		if (strcmp(pv_it_str(e, "type"), "payment.amount_mismatch") ==
+		        0 &&
 		    pv_httpc_json_get(e, "flagged") != NULL)
 			flagged++;
 	}
@@ -772,14 +553,14 @@ START_TEST(test_orders_hangup_after_charge_and_late_webhooks)
 	int same;
 
 	shop_make(&w, s);
-	create(s, w.a, w.m, w.mug, "1", "US", order);
+	pv_it_create(s, w.a, w.m, w.mug, "1", "US", order);
 	/* Charged, then the connection drops: the retry gets Stripe's
 	 * replay.  The fake's own webhooks race the retry (before). */
 	ck_assert_int_eq(pv_fake_do(stripe, "POST", "/__fake/faults",
 	                     "{\"next\": [\"hangup_after\"]}"),
 	    0);
-	o = pay(s, w.a, order, "pm_card_visa", 200);
-	ck_assert_str_eq(str(o, "payment_status"), "succeeded");
+	o = pv_it_pay(s, w.a, order, "pm_card_visa", 200);
+	ck_assert_str_eq(pv_it_str(o, "payment_status"), "succeeded");
 	json_object_put(o);
 	ck_assert_int_eq(charges_for(order, key, sizeof(key), &same), 2);
 	ck_assert(same);
@@ -794,12 +575,12 @@ START_TEST(test_orders_hangup_after_charge_and_late_webhooks)
 	ev = fake_event("payment_intent.payment_failed", obj, NULL);
 	ck_assert_int_eq(delivered(ev, 0), 200);
 	json_object_put(ev);
-	o = order_get(s, w.a, order);
-	ck_assert_str_eq(str(o, "order.status"), "paid");
-	ck_assert_str_eq(str(o, "order.payment_status"), "succeeded");
-	ck_assert_int_eq(events_of(o, "order.paid"), 1);
-	ck_assert_int_eq(events_of(o, "payment.succeeded"), 1);
-	ck_assert_int_eq(events_of(o, "payment.failed"), 0);
+	o = pv_it_order_get(s, w.a, order);
+	ck_assert_str_eq(pv_it_str(o, "order.status"), "paid");
+	ck_assert_str_eq(pv_it_str(o, "order.payment_status"), "succeeded");
+	ck_assert_int_eq(pv_it_events_of(o, "order.paid"), 1);
+	ck_assert_int_eq(pv_it_events_of(o, "payment.succeeded"), 1);
+	ck_assert_int_eq(pv_it_events_of(o, "payment.failed"), 0);
 	json_object_put(o);
 }
 END_TEST
@@ -812,9 +593,9 @@ START_TEST(test_orders_webhook_held_then_released)
 	char order[32];
 
 	shop_make(&w, s);
-	stripe_webhooks_to(s, w.m, 1);
-	create(s, w.a, w.m, w.mug, "1", "US", order);
-	o = pay(s, w.a, order, "pm_card_visa", 200);
+	pv_it_stripe_webhooks_to(stripe, s, w.m, 1);
+	pv_it_create(s, w.a, w.m, w.mug, "1", "US", order);
+	o = pv_it_pay(s, w.a, order, "pm_card_visa", 200);
 	json_object_put(o);
 	/* The synchronous answer came first; the events now, reversed. */
 	rel = pv_fake_call(stripe, "POST", "/__fake/release",
@@ -824,11 +605,11 @@ START_TEST(test_orders_webhook_held_then_released)
 	                     pv_httpc_json_get(rel, "released")),
 	    2);
 	json_object_put(rel);
-	o = order_get(s, w.a, order);
-	ck_assert_str_eq(str(o, "order.status"), "paid");
-	ck_assert_int_eq(events_of(o, "order.paid"), 1);
+	o = pv_it_order_get(s, w.a, order);
+	ck_assert_str_eq(pv_it_str(o, "order.status"), "paid");
+	ck_assert_int_eq(pv_it_events_of(o, "order.paid"), 1);
 	json_object_put(o);
-	stripe_webhooks_to(s, w.m, 0);
+	pv_it_stripe_webhooks_to(stripe, s, w.m, 0);
 }
 END_TEST
 
@@ -864,16 +645,16 @@ START_TEST(test_orders_forged_webhooks_change_nothing)
 	size_t i;
 
 	shop_make(&w, s);
-	create(s, w.a, w.m, w.mug, "1", "US", order);
-	o = pay(s, w.a, order, "pm_card_authenticationRequired", 200);
-	snprintf(pid, sizeof(pid), "%s", str(o, "payment_intent_id"));
+	pv_it_create(s, w.a, w.m, w.mug, "1", "US", order);
+	o = pv_it_pay(s, w.a, order, "pm_card_authenticationRequired", 200);
+	snprintf(pid, sizeof(pid), "%s", pv_it_str(o, "payment_intent_id"));
 	json_object_put(o);
 	/* The intent as if it had succeeded. */
 	intents = pv_fake_call(stripe, "GET", "/__fake/intents", NULL);
 	arr = pv_httpc_json_get(intents, "intents");
 	for (i = 0; i < json_object_array_length(arr); i++)
-		if (strcmp(str(json_object_array_get_idx(arr, i), "id"), pid) ==
-		    0)
+		if (strcmp(pv_it_str(json_object_array_get_idx(arr, i), "id"),
+		        pid) == 0)
 			pi = json_object_array_get_idx(arr, i);
 	ck_assert_ptr_nonnull(pi);
 	json_object_object_add(pi, "status",
@@ -889,28 +670,31 @@ START_TEST(test_orders_forged_webhooks_change_nothing)
 	ck_assert_int_ge(delivered(ev, 0), 400);
 	ck_assert_int_lt(delivered(ev, 0), 500);
 	json_object_put(ev);
-	order_is(s, w.a, order, "pending", "requires_action");
+	pv_it_order_is(s, w.a, order, "pending", "requires_action");
 	/* A good one made but not delivered, then one byte changed. */
 	ev = fake_event("payment_intent.succeeded", obj,
 	    ", \"url\": \"http://127.0.0.1:1/nowhere\"");
-	raw = strdup(str(ev, "body"));
+	raw = strdup(pv_it_str(ev, "body"));
 	ck_assert_ptr_nonnull(raw);
 	p = strstr(raw, "\"succeeded\"");
 	ck_assert_ptr_nonnull(p);
 	p[1] = 'S';
-	ck_assert_int_eq(post_hook(s, w.m, raw, str(ev, "signature")) / 100, 4);
-	order_is(s, w.a, order, "pending", "requires_action");
+	ck_assert_int_eq(post_hook(s, w.m, raw, pv_it_str(ev, "signature")) /
+	        100,
+	    4);
+	pv_it_order_is(s, w.a, order, "pending", "requires_action");
 	/* Unchanged, the same bytes pass. */
 	p[1] = 's';
-	ck_assert_int_eq(post_hook(s, w.m, raw, str(ev, "signature")), 200);
-	order_is(s, w.a, order, "paid", "succeeded");
+	ck_assert_int_eq(post_hook(s, w.m, raw, pv_it_str(ev, "signature")),
+	    200);
+	pv_it_order_is(s, w.a, order, "paid", "succeeded");
 	/* No signature at all: refused. */
 	ck_assert_int_eq(post_hook(s, w.m, raw, "") / 100, 4);
 	free(raw);
 	json_object_put(ev);
 	json_object_put(intents);
-	o = order_get(s, w.a, order);
-	ck_assert_int_eq(events_of(o, "order.paid"), 1);
+	o = pv_it_order_get(s, w.a, order);
+	ck_assert_int_eq(pv_it_events_of(o, "order.paid"), 1);
 	json_object_put(o);
 }
 END_TEST
@@ -924,18 +708,18 @@ START_TEST(test_orders_money_usd_and_jpy)
 
 	shop_make(&w, s);
 	/* Free shipping at 100.00: 6 x 19.99 = 119.94, tax 10.644675. */
-	o = call(s, w.a, NULL, "POST", "/agent/v1/orders",
-	    order_body(w.m, w.mug, "6", "US", NULL), 200);
-	ck_assert_str_eq(str(o, "subtotal"), "119.94");
-	ck_assert_str_eq(str(o, "shipping_fee"), "0.00");
-	ck_assert_str_eq(str(o, "tax"), "10.64");
-	ck_assert_str_eq(str(o, "total"), "130.58");
-	ck_assert_int_eq(num(o, "total_minor"), 13058);
-	ck_assert_str_eq(str(o, "currency"), "USD");
+	o = pv_it_call(s, w.a, NULL, "POST", "/agent/v1/orders",
+	    pv_it_order_body(w.m, w.mug, "6", "US", NULL), 200);
+	ck_assert_str_eq(pv_it_str(o, "subtotal"), "119.94");
+	ck_assert_str_eq(pv_it_str(o, "shipping_fee"), "0.00");
+	ck_assert_str_eq(pv_it_str(o, "tax"), "10.64");
+	ck_assert_str_eq(pv_it_str(o, "total"), "130.58");
+	ck_assert_int_eq(pv_it_num(o, "total_minor"), 13058);
+	ck_assert_str_eq(pv_it_str(o, "currency"), "USD");
 	json_object_put(o);
 	/* JPY: shipping taxed, 10 % of 1235 + 500 = 173.5, half up 174. */
-	merchant("JPY", "jpy.jsonl", jp, sizeof(jp));
-	connect_stripe(jp);
+	pv_it_merchant("JPY", "jpy.jsonl", jp, sizeof(jp));
+	pv_it_connect_stripe(stripe, jp);
 	ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "merchant",
 	                     "set-shipping", jp, "--country", "JP", "--rate",
 	                     "500", "--json", NULL),
@@ -945,20 +729,20 @@ START_TEST(test_orders_money_usd_and_jpy)
 	                     "--shipping-taxable", "--json", NULL),
 	    0);
 	snprintf(list, sizeof(list), "%s,%s", w.m, jp);
-	agent(list, key, sizeof(key));
-	find(s, key, jp, "teacup", cup, sizeof(cup));
-	o = call(s, key, NULL, "POST", "/agent/v1/orders/create",
-	    order_body(jp, cup, "1", "JP", NULL), 200);
-	ck_assert_str_eq(str(o, "subtotal"), "1235");
-	ck_assert_str_eq(str(o, "shipping_fee"), "500");
-	ck_assert_str_eq(str(o, "tax"), "174");
-	ck_assert_str_eq(str(o, "total"), "1909");
-	ck_assert_int_eq(num(o, "total_minor"), 1909);
-	ck_assert_str_eq(str(o, "currency"), "JPY");
+	pv_it_agent(list, key, sizeof(key));
+	pv_it_find(s, key, jp, "teacup", cup, sizeof(cup));
+	o = pv_it_call(s, key, NULL, "POST", "/agent/v1/orders/create",
+	    pv_it_order_body(jp, cup, "1", "JP", NULL), 200);
+	ck_assert_str_eq(pv_it_str(o, "subtotal"), "1235");
+	ck_assert_str_eq(pv_it_str(o, "shipping_fee"), "500");
+	ck_assert_str_eq(pv_it_str(o, "tax"), "174");
+	ck_assert_str_eq(pv_it_str(o, "total"), "1909");
+	ck_assert_int_eq(pv_it_num(o, "total_minor"), 1909);
+	ck_assert_str_eq(pv_it_str(o, "currency"), "JPY");
 	json_object_put(o);
 	/* Not shipped there: no rule for FR. */
-	o = call(s, key, NULL, "POST", "/agent/v1/orders/create",
-	    order_body(jp, cup, "1", "FR", NULL), 400);
+	o = pv_it_call(s, key, NULL, "POST", "/agent/v1/orders/create",
+	    pv_it_order_body(jp, cup, "1", "FR", NULL), 400);
 	json_object_put(o);
 }
 END_TEST
@@ -968,16 +752,16 @@ static void
 refused(const struct pv_httpc_server *s, const char *header, const char *body,
     long status, const char *param, const char *code)
 {
-	struct json_object *o = call(s, header, NULL, "POST",
+	struct json_object *o = pv_it_call(s, header, NULL, "POST",
 	    "/agent/v1/orders/create", body, status);
 
-	ck_assert_str_eq(str(o, "status"), "error");
+	ck_assert_str_eq(pv_it_str(o, "status"), "error");
 	ck_assert_msg(pv_httpc_json_str(o, "error.param") != NULL &&
-	        strcmp(str(o, "error.param"), param) == 0,
+	        strcmp(pv_it_str(o, "error.param"), param) == 0,
 	    "names %s, want %s: %s", pv_httpc_json_str(o, "error.param"), param,
 	    json_object_to_json_string(o));
 	if (code != NULL)
-		ck_assert_str_eq(str(o, "error.code"), code);
+		ck_assert_str_eq(pv_it_str(o, "error.code"), code);
 	json_object_put(o);
 }
 
@@ -993,42 +777,46 @@ START_TEST(test_orders_bad_input)
 
 	shop_make(&w, s);
 	for (i = 0; i < sizeof(qty) / sizeof(qty[0]); i++)
-		refused(s, w.a, order_body(w.m, w.mug, qty[i], "US", NULL), 400,
+		refused(s, w.a,
+		    pv_it_order_body(w.m, w.mug, qty[i], "US", NULL), 400,
 		    "items[0].quantity", NULL);
 	refused(s, w.a,
-	    order_body(w.m, w.mug, "1", "US", ", \"unit_price\": \"19.98\""),
+	    pv_it_order_body(w.m, w.mug, "1", "US",
+	        ", \"unit_price\": \"19.98\""),
 	    409, "items[0].unit_price", "price_changed");
 	refused(s, w.a,
-	    order_body(w.m, w.mug, "2", "US", ", \"subtotal\": \"19.99\""), 409,
-	    "items[0].subtotal", "price_changed");
+	    pv_it_order_body(w.m, w.mug, "2", "US",
+	        ", \"subtotal\": \"19.99\""),
+	    409, "items[0].subtotal", "price_changed");
 	refused(s, w.a,
-	    order_body(w.m, w.mug, "1", "US", ", \"colour\": \"red\""), 400,
-	    "items[0].colour", NULL);
+	    pv_it_order_body(w.m, w.mug, "1", "US", ", \"colour\": \"red\""),
+	    400, "items[0].colour", NULL);
 	snprintf(body, sizeof(body), "%s",
-	    order_body(w.m, w.mug, "1", "US", NULL));
+	    pv_it_order_body(w.m, w.mug, "1", "US", NULL));
 	ck_assert_ptr_nonnull(strrchr(body, '}'));
 	snprintf(strrchr(body, '}'), 64, ", \"coupon\": \"X\"}");
 	refused(s, w.a, body, 400, "coupon", NULL);
 	/* A number is a price claim too, read from its text. */
-	o = call(s, w.a, NULL, "POST", "/agent/v1/orders/create",
-	    order_body(w.m, w.mug, "1", "US", ", \"unit_price\": 19.99"), 200);
-	json_object_put(o);
-	/* One Idempotency-Key, another body: 422. */
-	o = call(s, w.a, "Idempotency-Key: bad-input-1", "POST",
-	    "/agent/v1/orders/create", order_body(w.m, w.mug, "1", "US", NULL),
+	o = pv_it_call(s, w.a, NULL, "POST", "/agent/v1/orders/create",
+	    pv_it_order_body(w.m, w.mug, "1", "US", ", \"unit_price\": 19.99"),
 	    200);
 	json_object_put(o);
-	o = call(s, w.a, "Idempotency-Key: bad-input-1", "POST",
-	    "/agent/v1/orders/create", order_body(w.m, w.mug, "2", "US", NULL),
-	    422);
+	/* One Idempotency-Key, another body: 422. */
+	o = pv_it_call(s, w.a, "Idempotency-Key: bad-input-1", "POST",
+	    "/agent/v1/orders/create",
+	    pv_it_order_body(w.m, w.mug, "1", "US", NULL), 200);
+	json_object_put(o);
+	o = pv_it_call(s, w.a, "Idempotency-Key: bad-input-1", "POST",
+	    "/agent/v1/orders/create",
+	    pv_it_order_body(w.m, w.mug, "2", "US", NULL), 422);
 	json_object_put(o);
 	/* Another merchant's product, named at this merchant. */
 	shop_make(&other, s);
-	refused(s, w.a, order_body(w.m, other.mug, "1", "US", NULL), 400,
+	refused(s, w.a, pv_it_order_body(w.m, other.mug, "1", "US", NULL), 400,
 	    "items[0].product_id", NULL);
 	/* A merchant this agent may not buy from. */
-	refused(s, w.a, order_body(other.m, other.mug, "1", "US", NULL), 400,
-	    "merchant_id", NULL);
+	refused(s, w.a, pv_it_order_body(other.m, other.mug, "1", "US", NULL),
+	    400, "merchant_id", NULL);
 }
 END_TEST
 
@@ -1040,23 +828,23 @@ START_TEST(test_orders_tenancy)
 	char order[32], path[128];
 
 	shop_make(&w, s);
-	create(s, w.a, w.m, w.mug, "1", "US", order);
+	pv_it_create(s, w.a, w.m, w.mug, "1", "US", order);
 	snprintf(path, sizeof(path), "/agent/v1/orders/%s", order);
-	o = call(s, w.b, NULL, "GET", path, NULL, 404);
-	ck_assert_str_eq(str(o, "error.type"), "not_found");
+	o = pv_it_call(s, w.b, NULL, "GET", path, NULL, 404);
+	ck_assert_str_eq(pv_it_str(o, "error.type"), "not_found");
 	json_object_put(o);
-	o = call(s, w.b, NULL, "GET", "/agent/v1/orders/ORD_0000000000000000",
-	    NULL, 404);
+	o = pv_it_call(s, w.b, NULL, "GET",
+	    "/agent/v1/orders/ORD_0000000000000000", NULL, 404);
 	json_object_put(o);
-	o = pay(s, w.b, order, "pm_card_visa", 404);
+	o = pv_it_pay(s, w.b, order, "pm_card_visa", 404);
 	json_object_put(o);
 	snprintf(path, sizeof(path), "/agent/v1/orders/%s/cancel", order);
-	o = call(s, w.b, NULL, "POST", path, "{}", 404);
+	o = pv_it_call(s, w.b, NULL, "POST", path, "{}", 404);
 	json_object_put(o);
-	o = call(s, w.b, NULL, "GET", "/agent/v1/orders", NULL, 200);
-	ck_assert_int_eq(num(o, "pagination.total"), 0);
+	o = pv_it_call(s, w.b, NULL, "GET", "/agent/v1/orders", NULL, 200);
+	ck_assert_int_eq(pv_it_num(o, "pagination.total"), 0);
 	json_object_put(o);
-	order_is(s, w.a, order, "pending", "unpaid");
+	pv_it_order_is(s, w.a, order, "pending", "unpaid");
 	ck_assert_int_eq(intents_for(order, NULL, 0), 0);
 }
 END_TEST
@@ -1069,37 +857,37 @@ START_TEST(test_orders_stock_cancel_and_replay)
 	char first[32], second[32], path[128], idem[96];
 
 	shop_make(&w, s);
-	create(s, w.a, w.m, w.lantern, "1", "US", first);
-	refused(s, w.b, order_body(w.m, w.lantern, "1", "US", NULL), 409,
+	pv_it_create(s, w.a, w.m, w.lantern, "1", "US", first);
+	refused(s, w.b, pv_it_order_body(w.m, w.lantern, "1", "US", NULL), 409,
 	    "items[0]", "out_of_stock");
 	snprintf(path, sizeof(path), "/agent/v1/orders/%s/cancel", first);
-	o = call(s, w.a, NULL, "POST", path, "{\"reason\": \"changed mind\"}",
-	    200);
-	ck_assert_str_eq(str(o, "order_status"), "cancelled");
+	o = pv_it_call(s, w.a, NULL, "POST", path,
+	    "{\"reason\": \"changed mind\"}", 200);
+	ck_assert_str_eq(pv_it_str(o, "order_status"), "cancelled");
 	json_object_put(o);
-	order_is(s, w.a, first, "cancelled", "unpaid");
-	o = pay(s, w.a, first, "pm_card_visa", 409);
+	pv_it_order_is(s, w.a, first, "cancelled", "unpaid");
+	o = pv_it_pay(s, w.a, first, "pm_card_visa", 409);
 	json_object_put(o);
 	/* The released unit, ordered twice with one Idempotency-Key. */
 	snprintf(idem, sizeof(idem), "Idempotency-Key: ord-%ld-%s",
 	    (long)getpid(), first);
-	o = call(s, w.b, idem, "POST", "/agent/v1/orders/create",
-	    order_body(w.m, w.lantern, "1", "US", NULL), 200);
-	snprintf(second, sizeof(second), "%s", str(o, "order_id"));
+	o = pv_it_call(s, w.b, idem, "POST", "/agent/v1/orders/create",
+	    pv_it_order_body(w.m, w.lantern, "1", "US", NULL), 200);
+	snprintf(second, sizeof(second), "%s", pv_it_str(o, "order_id"));
 	json_object_put(o);
-	o = call(s, w.b, idem, "POST", "/agent/v1/orders/create",
-	    order_body(w.m, w.lantern, "1", "US", NULL), 200);
-	ck_assert_str_eq(str(o, "order_id"), second);
+	o = pv_it_call(s, w.b, idem, "POST", "/agent/v1/orders/create",
+	    pv_it_order_body(w.m, w.lantern, "1", "US", NULL), 200);
+	ck_assert_str_eq(pv_it_str(o, "order_id"), second);
 	json_object_put(o);
-	o = call(s, w.b, NULL, "GET", "/agent/v1/orders", NULL, 200);
-	ck_assert_int_eq(num(o, "pagination.total"), 1);
+	o = pv_it_call(s, w.b, NULL, "GET", "/agent/v1/orders", NULL, 200);
+	ck_assert_int_eq(pv_it_num(o, "pagination.total"), 1);
 	json_object_put(o);
-	o = pay(s, w.b, second, "pm_card_visa", 200);
+	o = pv_it_pay(s, w.b, second, "pm_card_visa", 200);
 	json_object_put(o);
 	snprintf(path, sizeof(path), "/agent/v1/orders/%s/cancel", second);
-	o = call(s, w.b, NULL, "POST", path, "{}", 409);
+	o = pv_it_call(s, w.b, NULL, "POST", path, "{}", 409);
 	json_object_put(o);
-	order_is(s, w.b, second, "paid", "succeeded");
+	pv_it_order_is(s, w.b, second, "paid", "succeeded");
 }
 END_TEST
 
@@ -1114,29 +902,29 @@ START_TEST(test_orders_adyen)
 	ck_assert_ptr_nonnull(ady);
 	cfgj = pv_fake_call(ady, "POST", "/__fake/config", "{}");
 	ck_assert_ptr_nonnull(cfgj);
-	snprintf(hmac, sizeof(hmac), "%s", str(cfgj, "hmac_key"));
-	merchant("USD", "usd.jsonl", m, sizeof(m));
+	snprintf(hmac, sizeof(hmac), "%s", pv_it_str(cfgj, "hmac_key"));
+	pv_it_merchant("USD", "usd.jsonl", m, sizeof(m));
 	/* Adyen's base URL includes the API version (docs/adyen.md). */
 	snprintf(base, sizeof(base), "%s/v71", pv_fake_url(ady));
 	ck_assert_msg(pv_proc_ctl(out, sizeof(out), "merchant", "connect-adyen",
-	                  m, "--api-key", str(cfgj, "api_key"),
-	                  "--merchant-account", str(cfgj, "merchant_account"),
-	                  "--hmac-key", hmac, "--api-base", base, "--json",
-	                  NULL) == 0,
+	                  m, "--api-key", pv_it_str(cfgj, "api_key"),
+	                  "--merchant-account",
+	                  pv_it_str(cfgj, "merchant_account"), "--hmac-key",
+	                  hmac, "--api-base", base, "--json", NULL) == 0,
 	    "connect-adyen: %s", out);
 	json_object_put(cfgj);
 	snprintf(body, sizeof(body),
 	    "{\"webhook_url\": \"%s/webhooks/adyen/%s\"}", s->base, m);
 	ck_assert_int_eq(pv_fake_do(ady, "POST", "/__fake/config", body), 0);
-	agent(m, key, sizeof(key));
-	find(s, key, m, "mug", mug, sizeof(mug));
-	create(s, key, m, mug, "1", "US", order);
-	o = pay(s, key, order, "adyen_test_APPROVED", 200);
-	ck_assert_str_eq(str(o, "payment_status"), "succeeded");
-	ck_assert_str_eq(str(o, "psp_used"), "adyen");
-	snprintf(psp, sizeof(psp), "%s", str(o, "payment_intent_id"));
+	pv_it_agent(m, key, sizeof(key));
+	pv_it_find(s, key, m, "mug", mug, sizeof(mug));
+	pv_it_create(s, key, m, mug, "1", "US", order);
+	o = pv_it_pay(s, key, order, "adyen_test_APPROVED", 200);
+	ck_assert_str_eq(pv_it_str(o, "payment_status"), "succeeded");
+	ck_assert_str_eq(pv_it_str(o, "psp_used"), "adyen");
+	snprintf(psp, sizeof(psp), "%s", pv_it_str(o, "payment_intent_id"));
 	json_object_put(o);
-	order_is(s, key, order, "paid", "succeeded");
+	pv_it_order_is(s, key, order, "paid", "succeeded");
 	/* The AUTHORISATION webhook, signed by the fake, twice. */
 	snprintf(body, sizeof(body),
 	    "{\"item\": {\"eventCode\": \"AUTHORISATION\", \"success\":"
@@ -1162,9 +950,9 @@ START_TEST(test_orders_adyen)
 	        NULL,
 	    "accepted: %s", json_object_to_json_string(hook));
 	json_object_put(hook);
-	o = order_get(s, key, order);
-	ck_assert_str_eq(str(o, "order.status"), "paid");
-	ck_assert_int_eq(events_of(o, "order.paid"), 1);
+	o = pv_it_order_get(s, key, order);
+	ck_assert_str_eq(pv_it_str(o, "order.status"), "paid");
+	ck_assert_int_eq(pv_it_events_of(o, "order.paid"), 1);
 	json_object_put(o);
 	pv_fake_stop(ady);
 }
@@ -1176,21 +964,21 @@ START_TEST(test_orders_sandbox)
 	struct json_object *o;
 	char m[32], mug[48], key[128], out[4096], order[32];
 
-	merchant("USD", "usd.jsonl", m, sizeof(m));
+	pv_it_merchant("USD", "usd.jsonl", m, sizeof(m));
 	ck_assert_msg(pv_proc_ctl(out, sizeof(out), "merchant",
 	                  "connect-sandbox", m, "--json", NULL) == 0,
 	    "connect-sandbox: %s", out);
-	agent(m, key, sizeof(key));
-	find(s, key, m, "mug", mug, sizeof(mug));
-	create(s, key, m, mug, "1", "US", order);
-	o = pay(s, key, order, "pm_card_chargeDeclined", 402);
-	ck_assert_str_eq(str(o, "decline_code"), "generic_decline");
+	pv_it_agent(m, key, sizeof(key));
+	pv_it_find(s, key, m, "mug", mug, sizeof(mug));
+	pv_it_create(s, key, m, mug, "1", "US", order);
+	o = pv_it_pay(s, key, order, "pm_card_chargeDeclined", 402);
+	ck_assert_str_eq(pv_it_str(o, "decline_code"), "generic_decline");
 	json_object_put(o);
-	o = pay(s, key, order, "pm_card_visa", 200);
-	ck_assert_str_eq(str(o, "payment_status"), "succeeded");
-	ck_assert_str_eq(str(o, "psp_used"), "sandbox");
+	o = pv_it_pay(s, key, order, "pm_card_visa", 200);
+	ck_assert_str_eq(pv_it_str(o, "payment_status"), "succeeded");
+	ck_assert_str_eq(pv_it_str(o, "psp_used"), "sandbox");
 	json_object_put(o);
-	order_is(s, key, order, "paid", "succeeded");
+	pv_it_order_is(s, key, order, "paid", "succeeded");
 }
 END_TEST
 
@@ -1205,31 +993,32 @@ START_TEST(test_orders_default_variant_is_in_stock)
 	struct json_object *o, *p;
 	char m[32], a[160], path[256], product[48], variant[48];
 
-	merchant("USD", "variants.jsonl", m, sizeof(m));
+	pv_it_merchant("USD", "variants.jsonl", m, sizeof(m));
 	ck_assert_int_eq(pv_proc_ctl(path, sizeof(path), "merchant",
 	                     "connect-sandbox", m, "--json", NULL),
 	    0);
-	agent(m, a, sizeof(a));
+	pv_it_agent(m, a, sizeof(a));
 	snprintf(path, sizeof(path),
 	    "/agent/v1/products/search?merchant_id=%s&q=blanket"
 	    "&in_stock_only=True",
 	    m);
-	o = call(s, a, NULL, "GET", path, NULL, 200);
+	o = pv_it_call(s, a, NULL, "GET", path, NULL, 200);
 	p = json_object_array_get_idx(pv_httpc_json_get(o, "products"), 0);
 	ck_assert_ptr_nonnull(p);
-	ck_assert_str_eq(str(p, "sku"), "O-BLK-BLU");
-	ck_assert_str_eq(str(p, "price"), "62.00");
-	snprintf(product, sizeof(product), "%s", str(p, "id"));
-	snprintf(variant, sizeof(variant), "%s", str(p, "variant_id"));
+	ck_assert_str_eq(pv_it_str(p, "sku"), "O-BLK-BLU");
+	ck_assert_str_eq(pv_it_str(p, "price"), "62.00");
+	snprintf(product, sizeof(product), "%s", pv_it_str(p, "id"));
+	snprintf(variant, sizeof(variant), "%s", pv_it_str(p, "variant_id"));
 	json_object_put(o);
-	o = call(s, a, NULL, "POST", "/agent/v1/orders",
-	    order_body(m, product, "1", "US", NULL), 200);
-	ck_assert_str_eq(str(o, "subtotal"), "62.00");
-	snprintf(path, sizeof(path), "/agent/v1/orders/%s", str(o, "order_id"));
+	o = pv_it_call(s, a, NULL, "POST", "/agent/v1/orders",
+	    pv_it_order_body(m, product, "1", "US", NULL), 200);
+	ck_assert_str_eq(pv_it_str(o, "subtotal"), "62.00");
+	snprintf(path, sizeof(path), "/agent/v1/orders/%s",
+	    pv_it_str(o, "order_id"));
 	json_object_put(o);
-	o = call(s, a, NULL, "GET", path, NULL, 200);
+	o = pv_it_call(s, a, NULL, "GET", path, NULL, 200);
 	p = json_object_array_get_idx(pv_httpc_json_get(o, "order.items"), 0);
-	ck_assert_str_eq(str(p, "variant_id"), variant);
+	ck_assert_str_eq(pv_it_str(p, "variant_id"), variant);
 	json_object_put(o);
 }
 END_TEST
@@ -1265,20 +1054,20 @@ START_TEST(test_orders_disk_full_is_503)
 	          " CREATE TRIGGER pv_test_disk_full BEFORE INSERT ON"
 	          " order_items FOR EACH ROW EXECUTE FUNCTION"
 	          " pv_test_disk_full()");
-	o = call(s, w.a, NULL, "POST", "/agent/v1/orders",
-	    order_body(w.m, w.mug, "1", "US", NULL), 503);
-	ck_assert_str_eq(str(o, "status"), "error");
-	ck_assert_ptr_nonnull(strstr(str(o, "detail"), "req_"));
+	o = pv_it_call(s, w.a, NULL, "POST", "/agent/v1/orders",
+	    pv_it_order_body(w.m, w.mug, "1", "US", NULL), 503);
+	ck_assert_str_eq(pv_it_str(o, "status"), "error");
+	ck_assert_ptr_nonnull(strstr(pv_it_str(o, "detail"), "req_"));
 	json_object_put(o);
 	admin_sql("DROP TRIGGER pv_test_disk_full ON order_items;"
 	          " DROP FUNCTION pv_test_disk_full()");
 	/* Nothing was half-written; the next order goes through. */
 	snprintf(path, sizeof(path), "/agent/v1/orders?merchant_id=%s", w.m);
-	o = call(s, w.a, NULL, "GET", path, NULL, 200);
-	ck_assert_int_eq(num(o, "pagination.total"), 0);
+	o = pv_it_call(s, w.a, NULL, "GET", path, NULL, 200);
+	ck_assert_int_eq(pv_it_num(o, "pagination.total"), 0);
 	json_object_put(o);
-	o = call(s, w.a, NULL, "POST", "/agent/v1/orders",
-	    order_body(w.m, w.mug, "1", "US", NULL), 200);
+	o = pv_it_call(s, w.a, NULL, "POST", "/agent/v1/orders",
+	    pv_it_order_body(w.m, w.mug, "1", "US", NULL), 200);
 	json_object_put(o);
 }
 END_TEST
@@ -1319,7 +1108,7 @@ load_run(void *arg)
 		h[1] = key;
 		h[2] = "Content-Type: application/json";
 		h[3] = NULL;
-		body = order_body(l->m, l->product, "1", "US", NULL);
+		body = pv_it_order_body(l->m, l->product, "1", "US", NULL);
 		/* Up to 30 s: PostgreSQL's restart on a busy machine. */
 		for (tries = 0; tries < 600; tries++) {
 			if (pv_httpc_request(&r, "POST", url, h, body,
@@ -1401,8 +1190,8 @@ START_TEST(test_orders_postgres_restart_mid_load)
 		}
 	snprintf(path, sizeof(path), "/agent/v1/orders?merchant_id=%s&limit=1",
 	    w.m);
-	o = call(s, w.a, NULL, "GET", path, NULL, 200);
-	ck_assert_int_eq(num(o, "pagination.total"), n);
+	o = pv_it_call(s, w.a, NULL, "GET", path, NULL, 200);
+	ck_assert_int_eq(pv_it_num(o, "pagination.total"), n);
 	json_object_put(o);
 }
 END_TEST

@@ -22,13 +22,14 @@
 
 #include "pv_fake.h"
 #include "pv_httpc.h"
+#include "pv_itshop.h"
 #include "pv_proc.h"
 #include "pv_test.h"
 
 #define MAX_SERVERS 8
-#define FIXTURES    "tests/fixtures/orders/"
-#define SK          "sk_test_fake_0123456789abcdef"
-#define WHSEC       "whsec_ordtest_0123456789abcdef"
+#define FIXTURES    PV_IT_FIXTURES
+#define SK          PV_IT_SK
+#define WHSEC       PV_IT_WHSEC
 #define SHOP_TOKEN  "shpat_fake_refunds_0123456789"
 
 static struct pv_httpc_server servers[MAX_SERVERS];
@@ -62,229 +63,6 @@ setup(void)
 	    0);
 }
 
-/* The string member key of pivotactl's --json output, copied to dst. */
-static void
-json_field(const char *out, const char *key, char *dst, size_t size)
-{
-	struct json_object *o = json_tokener_parse(out);
-
-	ck_assert_msg(o != NULL, "pivotactl printed: %s", out);
-	ck_assert_msg(pv_httpc_json_str(o, key) != NULL, "no %s in %s", key,
-	    out);
-	ck_assert_int_lt(snprintf(dst, size, "%s", pv_httpc_json_str(o, key)),
-	    (int)size);
-	json_object_put(o);
-}
-
-static int64_t
-num(struct json_object *o, const char *path)
-{
-	struct json_object *v = pv_httpc_json_get(o, path);
-
-	ck_assert_msg(v != NULL, "no %s", path);
-	return json_object_get_int64(v);
-}
-
-static const char *
-str(struct json_object *o, const char *path)
-{
-	const char *s = pv_httpc_json_str(o, path);
-
-	ck_assert_msg(s != NULL, "no string %s in %s", path,
-	    json_object_to_json_string(o));
-	return s;
-}
-
-/* A merchant with the fixture's catalog; its public id in id. */
-static void
-merchant(const char *currency, const char *fixture, char *id, size_t size)
-{
-	static int seq;
-	char email[96], out[4096], file[256];
-
-	snprintf(email, sizeof(email), "ref-%ld-%d-%s@test.example",
-	    (long)getpid(), seq++, currency);
-	ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "merchant", "create",
-	                     "--name", "Order Shop", "--email", email,
-	                     "--currency", currency, "--json", NULL),
-	    0);
-	json_field(out, "merchant_id", id, size);
-	snprintf(file, sizeof(file), FIXTURES "%s", fixture);
-	ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "products", "import", id,
-	                     file, "--json", NULL),
-	    0);
-}
-
-/* Connects merchant id to the Stripe fake (verified against it). */
-static void
-connect_stripe(const char *id)
-{
-	char out[4096];
-
-	ck_assert_msg(pv_proc_ctl(out, sizeof(out), "merchant",
-	                  "connect-stripe", id, "--secret-key", SK,
-	                  "--webhook-secret", WHSEC, "--api-base",
-	                  pv_fake_url(stripe), "--json", NULL) == 0,
-	    "connect-stripe: %s", out);
-}
-
-/* The fake's webhooks go to merchant id's endpoint on server s. */
-static void
-stripe_webhooks_to(const struct pv_httpc_server *s, const char *id, int hold)
-{
-	char body[512];
-
-	snprintf(body, sizeof(body),
-	    "{\"webhook_url\": \"%s/webhooks/stripe/%s\","
-	    " \"webhook_secret\": \"" WHSEC "\", \"hold_webhooks\": %s}",
-	    s->base, id, hold ? "true" : "false");
-	ck_assert_int_eq(pv_fake_do(stripe, "POST", "/__fake/config", body), 0);
-}
-
-static void
-agent(const char *merchants, char *header, size_t size)
-{
-	char out[4096], key[128];
-
-	ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "agent", "create",
-	                     "--name", "orders test", "--per-minute", "100000",
-	                     "--merchants", merchants, "--json", NULL),
-	    0);
-	json_field(out, "api_key", key, sizeof(key));
-	snprintf(header, size, "X-API-Key: %s", key);
-}
-
-/*
- * method path (no body for GET) on server s as the agent of header,
- * with an optional extra header line; asserts the status; the parsed
- * body (caller puts it).
- */
-static struct json_object *
-call(const struct pv_httpc_server *s, const char *header, const char *extra,
-    const char *method, const char *path, const char *body, long status)
-{
-	const char *h[4] = { header, extra, NULL, NULL };
-	struct pv_httpc_resp r;
-	struct json_object *o;
-	char *url = pv_httpc_url(s->base, path);
-
-	if (body != NULL && extra == NULL)
-		h[1] = "Content-Type: application/json";
-	else if (body != NULL)
-		h[2] = "Content-Type: application/json";
-	ck_assert_msg(pv_httpc_request(&r, method, url, h, body,
-	                  body != NULL ? strlen(body) : 0) == 0,
-	    "%s: %s", s->name, r.error);
-	free(url);
-	ck_assert_msg(r.status == status, "%s %s %s: %ld, want %ld: %s",
-	    s->name, method, path, r.status, status, r.body);
-	o = pv_httpc_json(&r);
-	ck_assert_msg(o != NULL, "%s %s: not JSON: %s", s->name, path, r.body);
-	pv_httpc_resp_free(&r);
-	return o;
-}
-
-/* The first product of a search at merchant m for q: its id in id. */
-static void
-find(const struct pv_httpc_server *s, const char *header, const char *m,
-    const char *q, char *id, size_t size)
-{
-	char path[256];
-	struct json_object *o, *p;
-
-	snprintf(path, sizeof(path),
-	    "/agent/v1/products/search?merchant_id=%s&q=%s", m, q);
-	o = call(s, header, NULL, "GET", path, NULL, 200);
-	p = json_object_array_get_idx(pv_httpc_json_get(o, "products"), 0);
-	ck_assert_msg(p != NULL, "no %s at %s", q, m);
-	ck_assert_int_lt(snprintf(id, size, "%s", str(p, "id")), (int)size);
-	json_object_put(o);
-}
-
-/* The body of an order for qty (JSON text) of product at m to cc. */
-static const char *
-order_body(const char *m, const char *product, const char *qty, const char *cc,
-    const char *extra)
-{
-	static char b[2048];
-
-	snprintf(b, sizeof(b),
-	    "{\"merchant_id\": \"%s\", \"customer_email\": \"b@test.example\","
-	    " \"items\": [{\"product_id\": \"%s\", \"quantity\": %s%s}],"
-	    " \"shipping_address\": {\"name\": \"Buyer\", \"address_line1\":"
-	    " \"1 Main St\", \"city\": \"Town\", \"postal_code\": \"12345\","
-	    " \"country\": \"%s\"}}",
-	    m, product, qty, extra != NULL ? extra : "", cc);
-	return b;
-}
-
-/* Creates an order; its id in id (size 32). */
-static void
-create(const struct pv_httpc_server *s, const char *header, const char *m,
-    const char *product, const char *qty, const char *cc, char *id)
-{
-	struct json_object *o =
-	    call(s, header, NULL, "POST", "/agent/v1/orders/create",
-	        order_body(m, product, qty, cc, NULL), 200);
-
-	ck_assert_str_eq(str(o, "order_status"), "pending");
-	snprintf(id, 32, "%s", str(o, "order_id"));
-	json_object_put(o);
-}
-
-/* POST /agent/v1/payments for order with token; expects status. */
-static struct json_object *
-pay(const struct pv_httpc_server *s, const char *header, const char *order,
-    const char *token, long status)
-{
-	char body[512];
-
-	snprintf(body, sizeof(body),
-	    "{\"order_id\": \"%s\", \"payment_method\": {\"type\": \"card\","
-	    " \"token\": \"%s\"}}",
-	    order, token);
-	return call(s, header, NULL, "POST", "/agent/v1/payments", body,
-	    status);
-}
-
-static struct json_object *
-order_get(const struct pv_httpc_server *s, const char *header,
-    const char *order)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), "/agent/v1/orders/%s", order);
-	return call(s, header, NULL, "GET", path, NULL, 200);
-}
-
-/* How many events of type the order has. */
-static int
-events_of(struct json_object *o, const char *type)
-{
-	struct json_object *arr = pv_httpc_json_get(o, "order.events");
-	size_t i;
-	int n = 0;
-
-	ck_assert_ptr_nonnull(arr);
-	for (i = 0; i < json_object_array_length(arr); i++)
-		if (strcmp(str(json_object_array_get_idx(arr, i), "type"),
-		        type) == 0)
-			n++;
-	return n;
-}
-
-/* Asserts the order's status and payment status. */
-static void
-order_is(const struct pv_httpc_server *s, const char *header, const char *order,
-    const char *status, const char *payment)
-{
-	struct json_object *o = order_get(s, header, order);
-
-	ck_assert_str_eq(str(o, "order.status"), status);
-	ck_assert_str_eq(str(o, "order.payment_status"), payment);
-	json_object_put(o);
-}
-
 /* A Stripe-connected USD shop, with rules, and agents A and B for it. */
 struct shop {
 	char m[32], mug[48], lantern[48];
@@ -296,9 +74,9 @@ shop_make(struct shop *w, const struct pv_httpc_server *s)
 {
 	char out[4096];
 
-	merchant("USD", "usd.jsonl", w->m, sizeof(w->m));
-	connect_stripe(w->m);
-	stripe_webhooks_to(s, w->m, 0);
+	pv_it_merchant("USD", "usd.jsonl", w->m, sizeof(w->m));
+	pv_it_connect_stripe(stripe, w->m);
+	pv_it_stripe_webhooks_to(stripe, s, w->m, 0);
 	ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "merchant",
 	                     "set-shipping", w->m, "--country", "US", "--rate",
 	                     "5.00", "--free-over", "100.00", "--json", NULL),
@@ -307,10 +85,10 @@ shop_make(struct shop *w, const struct pv_httpc_server *s)
 	                  "--country", "US", "--rate", "8.875", "--json",
 	                  NULL) == 0,
 	    "set-tax: %s", out);
-	agent(w->m, w->a, sizeof(w->a));
-	agent(w->m, w->b, sizeof(w->b));
-	find(s, w->a, w->m, "mug", w->mug, sizeof(w->mug));
-	find(s, w->a, w->m, "lantern", w->lantern, sizeof(w->lantern));
+	pv_it_agent(w->m, w->a, sizeof(w->a));
+	pv_it_agent(w->m, w->b, sizeof(w->b));
+	pv_it_find(s, w->a, w->m, "mug", w->mug, sizeof(w->mug));
+	pv_it_find(s, w->a, w->m, "lantern", w->lantern, sizeof(w->lantern));
 }
 
 /* POST /agent/v1/orders/{order}/refund with body (NULL: empty). */
@@ -322,8 +100,8 @@ refund(const struct pv_httpc_server *s, const char *header, const char *order,
 
 	/* No body is an empty one, as HTTP clients send it. */
 	snprintf(path, sizeof(path), "/agent/v1/orders/%s/refund", order);
-	return call(s, header, NULL, "POST", path, body != NULL ? body : "",
-	    status);
+	return pv_it_call(s, header, NULL, "POST", path,
+	    body != NULL ? body : "", status);
 }
 
 /* A refund of amount (decimal text) that must succeed at once. */
@@ -340,13 +118,13 @@ refund_ok(const struct pv_httpc_server *s, const char *header,
 	    "unopened\"}",
 	    amount);
 	o = refund(s, header, order, body, 200);
-	ck_assert_str_eq(str(o, "status"), "success");
-	ck_assert_str_eq(str(o, "order_id"), order);
-	ck_assert_str_eq(str(o, "refund_amount"), amount);
-	ck_assert_str_eq(str(o, "refunded_total"), refunded);
-	ck_assert_str_eq(str(o, "refund_status"), "succeeded");
-	ck_assert_str_eq(str(o, "new_order_status"), state);
-	ck_assert_int_eq((int)strlen(str(o, "refund_id")), 28);
+	ck_assert_str_eq(pv_it_str(o, "status"), "success");
+	ck_assert_str_eq(pv_it_str(o, "order_id"), order);
+	ck_assert_str_eq(pv_it_str(o, "refund_amount"), amount);
+	ck_assert_str_eq(pv_it_str(o, "refunded_total"), refunded);
+	ck_assert_str_eq(pv_it_str(o, "refund_status"), "succeeded");
+	ck_assert_str_eq(pv_it_str(o, "new_order_status"), state);
+	ck_assert_int_eq((int)strlen(pv_it_str(o, "refund_id")), 28);
 	json_object_put(o);
 }
 
@@ -371,7 +149,7 @@ intent_of(const struct pv_httpc_server *s, const char *header,
 		const char *m = pv_httpc_json_str(it, "metadata.order_id");
 
 		if (m != NULL && strcmp(m, order) == 0)
-			snprintf(pi, size, "%s", str(it, "id"));
+			snprintf(pi, size, "%s", pv_it_str(it, "id"));
 	}
 	json_object_put(p);
 	ck_assert_msg(pi[0] != '\0', "no PaymentIntent for %s", order);
@@ -399,7 +177,7 @@ stripe_refunds(const char *pi, long *sum)
 		if (p != NULL && strcmp(p, pi) == 0) {
 			n++;
 			if (sum != NULL)
-				*sum += (long)num(r, "amount");
+				*sum += (long)pv_it_num(r, "amount");
 		}
 	}
 	json_object_put(o);
@@ -427,12 +205,12 @@ refund_requests(const char *order, int *keyed)
 	for (i = 0; i < json_object_array_length(arr); i++) {
 		rq = json_object_array_get_idx(arr, i);
 		id = pv_httpc_json_str(rq, "form.metadata.order_id");
-		if (strcmp(str(rq, "path"), "/v1/refunds") != 0 || id == NULL ||
-		    strcmp(id, order) != 0)
+		if (strcmp(pv_it_str(rq, "path"), "/v1/refunds") != 0 ||
+		    id == NULL || strcmp(id, order) != 0)
 			continue;
 		k = pv_httpc_json_str(rq, "headers.idempotency-key");
 		snprintf(want, sizeof(want), "pivota-refund-%s",
-		    str(rq, "form.metadata.refund_id"));
+		    pv_it_str(rq, "form.metadata.refund_id"));
 		if (k == NULL || strcmp(k, want) != 0)
 			*keyed = 0;
 		n++;
@@ -473,10 +251,11 @@ money_state(const struct pv_httpc_server *s, const char *header,
     const char *order)
 {
 	static char buf[128];
-	struct json_object *o = order_get(s, header, order);
+	struct json_object *o = pv_it_order_get(s, header, order);
 
-	snprintf(buf, sizeof(buf), "%s %s %s", str(o, "order.refunded_total"),
-	    str(o, "order.status"), str(o, "order.payment_status"));
+	snprintf(buf, sizeof(buf), "%s %s %s",
+	    pv_it_str(o, "order.refunded_total"), pv_it_str(o, "order.status"),
+	    pv_it_str(o, "order.payment_status"));
 	json_object_put(o);
 	return buf;
 }
@@ -485,8 +264,8 @@ static int
 refund_events(const struct pv_httpc_server *s, const char *header,
     const char *order, const char *type)
 {
-	struct json_object *o = order_get(s, header, order);
-	int n = events_of(o, type);
+	struct json_object *o = pv_it_order_get(s, header, order);
+	int n = pv_it_events_of(o, type);
 
 	json_object_put(o);
 	return n;
@@ -499,9 +278,9 @@ paid(const struct pv_httpc_server *s, struct shop *w, const char *qty,
 {
 	struct json_object *o;
 
-	create(s, w->a, w->m, w->mug, qty, "US", order);
-	o = pay(s, w->a, order, "pm_card_visa", 200);
-	ck_assert_str_eq(str(o, "payment_status"), "succeeded");
+	pv_it_create(s, w->a, w->m, w->mug, qty, "US", order);
+	o = pv_it_pay(s, w->a, order, "pm_card_visa", 200);
+	ck_assert_str_eq(pv_it_str(o, "payment_status"), "succeeded");
 	json_object_put(o);
 }
 
@@ -535,7 +314,7 @@ START_TEST(test_refunds_30_30_40_then_409)
 		ck_assert_msg(keyed, "a refund without its own key");
 		/* A fourth, of anything: 409, nothing sent. */
 		o = refund(s, w.a, order, "{\"amount\": \"0.01\"}", 409);
-		ck_assert_str_eq(str(o, "error.type"), "conflict");
+		ck_assert_str_eq(pv_it_str(o, "error.type"), "conflict");
 		json_object_put(o);
 		o = refund(s, w.a, order, NULL, 409);
 		json_object_put(o);
@@ -631,12 +410,12 @@ START_TEST(test_refunds_500_then_success_refunds_once)
 	    0);
 	/* No body: everything (19.99 + 5.00 + 1.77). */
 	o = refund(s, w.a, order, NULL, 200);
-	ck_assert_str_eq(str(o, "refund_amount"), "26.76");
-	ck_assert_int_eq(num(o, "refund_amount_minor"), 2676);
-	ck_assert_str_eq(str(o, "original_amount"), "26.76");
+	ck_assert_str_eq(pv_it_str(o, "refund_amount"), "26.76");
+	ck_assert_int_eq(pv_it_num(o, "refund_amount_minor"), 2676);
+	ck_assert_str_eq(pv_it_str(o, "original_amount"), "26.76");
 	ck_assert(!json_object_get_boolean(pv_httpc_json_get(o, "is_partial")));
-	ck_assert_str_eq(str(o, "refund_status"), "succeeded");
-	ck_assert_str_eq(str(o, "new_order_status"), "refunded");
+	ck_assert_str_eq(pv_it_str(o, "refund_status"), "succeeded");
+	ck_assert_str_eq(pv_it_str(o, "new_order_status"), "refunded");
 	json_object_put(o);
 	ck_assert_int_eq(refund_requests(order, &keyed), 2);
 	ck_assert_msg(keyed, "the retry had another Idempotency-Key");
@@ -702,7 +481,7 @@ START_TEST(test_refunds_by_items_and_shipping)
 	    " \"include_shipping\": true, \"reason\": \"arrived broken\"}",
 	    w.mug);
 	o = refund(s, w.a, order, body, 200);
-	ck_assert_str_eq(str(o, "refund_amount"), "26.76");
+	ck_assert_str_eq(pv_it_str(o, "refund_amount"), "26.76");
 	ck_assert(json_object_get_boolean(pv_httpc_json_get(o, "is_partial")));
 	json_object_put(o);
 	/* Three more mugs than are left: 409. */
@@ -713,13 +492,13 @@ START_TEST(test_refunds_by_items_and_shipping)
 	snprintf(body, sizeof(body),
 	    "{\"items\": [{\"product_id\": \"%s\", \"quantity\": 2}]}", w.mug);
 	o = refund(s, w.a, order, body, 200);
-	ck_assert_str_eq(str(o, "refunded_total"), "70.29");
-	ck_assert_str_eq(str(o, "new_order_status"), "refunded");
+	ck_assert_str_eq(pv_it_str(o, "refunded_total"), "70.29");
+	ck_assert_str_eq(pv_it_str(o, "new_order_status"), "refunded");
 	json_object_put(o);
 	snprintf(body, sizeof(body),
 	    "{\"items\": [{\"product_id\": \"prod_nope\", \"quantity\": 1}]}");
 	o = refund(s, w.a, order, body, 400);
-	ck_assert_str_eq(str(o, "error.param"), "items[0].product_id");
+	ck_assert_str_eq(pv_it_str(o, "error.param"), "items[0].product_id");
 	json_object_put(o);
 }
 END_TEST
@@ -739,24 +518,25 @@ START_TEST(test_refunds_bad_requests_change_nothing)
 	int i, keyed;
 
 	shop_make(&w, s);
-	create(s, w.a, w.m, w.mug, "1", "US", unpaid);
+	pv_it_create(s, w.a, w.m, w.mug, "1", "US", unpaid);
 	o = refund(s, w.a, unpaid, NULL, 409);
-	ck_assert_str_eq(str(o, "error.type"), "conflict");
+	ck_assert_str_eq(pv_it_str(o, "error.type"), "conflict");
 	json_object_put(o);
 	o = refund(s, w.a, unpaid, "{\"amount\": \"1.00\"}", 409);
 	json_object_put(o);
-	order_is(s, w.a, unpaid, "pending", "unpaid");
+	pv_it_order_is(s, w.a, unpaid, "pending", "unpaid");
 	paid(s, &w, "1", order);
 	intent_of(s, w.a, order, pi, sizeof(pi));
 	/* Another agent's order, and a missing one: 404 alike. */
 	o = refund(s, w.b, order, NULL, 404);
-	ck_assert_str_eq(str(o, "error.type"), "not_found");
+	ck_assert_str_eq(pv_it_str(o, "error.type"), "not_found");
 	json_object_put(o);
 	o = refund(s, w.b, "ORD_0000000000000000", NULL, 404);
 	json_object_put(o);
 	for (i = 0; bad[i] != NULL; i++) {
 		o = refund(s, w.a, order, bad[i], 400);
-		ck_assert_str_eq(str(o, "error.type"), "invalid_request_error");
+		ck_assert_str_eq(pv_it_str(o, "error.type"),
+		    "invalid_request_error");
 		json_object_put(o);
 	}
 	o = refund(s, w.a, order, "{\"amount\": \"26.77\"}", 409);
@@ -776,25 +556,25 @@ START_TEST(test_refunds_cancel_before_and_after_payment)
 
 	shop_make(&w, s);
 	/* The one lantern, held by A; B cannot have it until A cancels. */
-	create(s, w.a, w.m, w.lantern, "1", "US", first);
-	o = call(s, w.b, NULL, "POST", "/agent/v1/orders/create",
-	    order_body(w.m, w.lantern, "1", "US", NULL), 409);
+	pv_it_create(s, w.a, w.m, w.lantern, "1", "US", first);
+	o = pv_it_call(s, w.b, NULL, "POST", "/agent/v1/orders/create",
+	    pv_it_order_body(w.m, w.lantern, "1", "US", NULL), 409);
 	json_object_put(o);
 	snprintf(path, sizeof(path), "/agent/v1/orders/%s/cancel", first);
-	o = call(s, w.a, NULL, "POST", path, "", 200);
-	ck_assert_str_eq(str(o, "order_status"), "cancelled");
+	o = pv_it_call(s, w.a, NULL, "POST", path, "", 200);
+	ck_assert_str_eq(pv_it_str(o, "order_status"), "cancelled");
 	json_object_put(o);
-	create(s, w.b, w.m, w.lantern, "1", "US", second);
-	o = pay(s, w.b, second, "pm_card_visa", 200);
+	pv_it_create(s, w.b, w.m, w.lantern, "1", "US", second);
+	o = pv_it_pay(s, w.b, second, "pm_card_visa", 200);
 	json_object_put(o);
 	snprintf(path, sizeof(path), "/agent/v1/orders/%s/cancel", second);
-	o = call(s, w.b, NULL, "POST", path, "", 409);
-	ck_assert_msg(strstr(str(o, "detail"), "/refund") != NULL,
-	    "the 409 does not point to refund: %s", str(o, "detail"));
+	o = pv_it_call(s, w.b, NULL, "POST", path, "", 409);
+	ck_assert_msg(strstr(pv_it_str(o, "detail"), "/refund") != NULL,
+	    "the 409 does not point to refund: %s", pv_it_str(o, "detail"));
 	json_object_put(o);
 	o = refund(s, w.a, first, NULL, 409);
 	json_object_put(o);
-	order_is(s, w.b, second, "paid", "succeeded");
+	pv_it_order_is(s, w.b, second, "paid", "succeeded");
 }
 END_TEST
 
@@ -903,8 +683,8 @@ START_TEST(test_refunds_unknown_outcome_redriven_once)
 	                     " \"/v1/refunds\"}]}"),
 	    0);
 	o = refund(s, w.a, order, "{\"amount\": \"5.00\"}", 200);
-	ck_assert_str_eq(str(o, "refund_status"), "pending");
-	ck_assert_str_eq(str(o, "refunded_total"), "6.76");
+	ck_assert_str_eq(pv_it_str(o, "refund_status"), "pending");
+	ck_assert_str_eq(pv_it_str(o, "refunded_total"), "6.76");
 	json_object_put(o);
 	ck_assert_int_eq(pv_fake_do(stripe, "POST", "/__fake/faults",
 	                     "{\"clear\": true}"),
@@ -952,13 +732,13 @@ money_state_becomes(const struct pv_httpc_server *s, const char *header,
 static void
 settled_or_pending(struct json_object *o, const char *total)
 {
-	const char *st = str(o, "refund_status");
+	const char *st = pv_it_str(o, "refund_status");
 
 	if (strcmp(st, "pending") == 0)
-		ck_assert_str_ne(str(o, "refunded_total"), total);
+		ck_assert_str_ne(pv_it_str(o, "refunded_total"), total);
 	else {
 		ck_assert_str_eq(st, "succeeded");
-		ck_assert_str_eq(str(o, "refunded_total"), total);
+		ck_assert_str_eq(pv_it_str(o, "refunded_total"), total);
 	}
 }
 
@@ -975,23 +755,24 @@ START_TEST(test_refunds_adyen_pending_then_webhook)
 	ck_assert_ptr_nonnull(ady);
 	cfgj = pv_fake_call(ady, "POST", "/__fake/config", "{}");
 	ck_assert_ptr_nonnull(cfgj);
-	merchant("USD", "usd.jsonl", m, sizeof(m));
+	pv_it_merchant("USD", "usd.jsonl", m, sizeof(m));
 	snprintf(base, sizeof(base), "%s/v71", pv_fake_url(ady));
 	ck_assert_msg(pv_proc_ctl(out, sizeof(out), "merchant", "connect-adyen",
-	                  m, "--api-key", str(cfgj, "api_key"),
-	                  "--merchant-account", str(cfgj, "merchant_account"),
-	                  "--hmac-key", str(cfgj, "hmac_key"), "--api-base",
-	                  base, "--json", NULL) == 0,
+	                  m, "--api-key", pv_it_str(cfgj, "api_key"),
+	                  "--merchant-account",
+	                  pv_it_str(cfgj, "merchant_account"), "--hmac-key",
+	                  pv_it_str(cfgj, "hmac_key"), "--api-base", base,
+	                  "--json", NULL) == 0,
 	    "connect-adyen: %s", out);
 	json_object_put(cfgj);
 	snprintf(body, sizeof(body),
 	    "{\"webhook_url\": \"%s/webhooks/adyen/%s\"}", s->base, m);
 	ck_assert_int_eq(pv_fake_do(ady, "POST", "/__fake/config", body), 0);
-	agent(m, key, sizeof(key));
-	find(s, key, m, "mug", mug, sizeof(mug));
-	create(s, key, m, mug, "1", "US", order);
-	o = pay(s, key, order, "adyen_test_APPROVED", 200);
-	ck_assert_str_eq(str(o, "payment_status"), "succeeded");
+	pv_it_agent(m, key, sizeof(key));
+	pv_it_find(s, key, m, "mug", mug, sizeof(mug));
+	pv_it_create(s, key, m, mug, "1", "US", order);
+	o = pv_it_pay(s, key, order, "adyen_test_APPROVED", 200);
+	ck_assert_str_eq(pv_it_str(o, "payment_status"), "succeeded");
 	json_object_put(o);
 	/*
 	 * Adyen answers "received": pending until its REFUND webhook, which
@@ -1004,9 +785,9 @@ START_TEST(test_refunds_adyen_pending_then_webhook)
 	money_state_becomes(s, key, order,
 	    "10.00 partially_refunded partially_refunded");
 	o = refund(s, key, order, NULL, 200);
-	ck_assert_str_eq(str(o, "refund_amount"), "9.99");
+	ck_assert_str_eq(pv_it_str(o, "refund_amount"), "9.99");
 	settled_or_pending(o, "19.99");
-	ck_assert_str_eq(str(o, "new_order_status"), "refunded");
+	ck_assert_str_eq(pv_it_str(o, "new_order_status"), "refunded");
 	json_object_put(o);
 	money_state_becomes(s, key, order, "19.99 refunded refunded");
 	ck_assert_int_eq(refund_events(s, key, order, "refund.created"), 2);
@@ -1028,16 +809,18 @@ START_TEST(test_refunds_idempotent_replay)
 	snprintf(idem, sizeof(idem), "Idempotency-Key: rf-%ld-%s",
 	    (long)getpid(), order);
 	snprintf(path, sizeof(path), "/agent/v1/orders/%s/refund", order);
-	o = call(s, w.a, idem, "POST", path, "{\"amount\": \"2.00\"}", 200);
-	snprintf(first, sizeof(first), "%s", str(o, "refund_id"));
+	o = pv_it_call(s, w.a, idem, "POST", path, "{\"amount\": \"2.00\"}",
+	    200);
+	snprintf(first, sizeof(first), "%s", pv_it_str(o, "refund_id"));
 	json_object_put(o);
 	/* The same key again, on the other server: the same refund. */
-	o = call(&servers[1], w.a, idem, "POST", path, "{\"amount\": \"2.00\"}",
-	    200);
-	ck_assert_str_eq(str(o, "refund_id"), first);
+	o = pv_it_call(&servers[1], w.a, idem, "POST", path,
+	    "{\"amount\": \"2.00\"}", 200);
+	ck_assert_str_eq(pv_it_str(o, "refund_id"), first);
 	json_object_put(o);
 	/* The same key with another body: 422. */
-	o = call(s, w.a, idem, "POST", path, "{\"amount\": \"3.00\"}", 422);
+	o = pv_it_call(s, w.a, idem, "POST", path, "{\"amount\": \"3.00\"}",
+	    422);
 	json_object_put(o);
 	ck_assert_int_eq(stripe_refunds(pi, NULL), 1);
 	ck_assert_str_eq(money_state(s, w.a, order),
@@ -1058,7 +841,7 @@ START_TEST(test_refunds_mirrored_to_shopify_once)
 	    (const char *const[]){ "--token", SHOP_TOKEN, "--count", "3",
 	        NULL });
 	ck_assert_msg(shop != NULL, "the Shopify fake did not start");
-	merchant("USD", "usd.jsonl", m, sizeof(m));
+	pv_it_merchant("USD", "usd.jsonl", m, sizeof(m));
 	snprintf(domain, sizeof(domain), "r%s.myshopify.com", m + 4);
 	snprintf(body, sizeof(body), "{\"shop\": \"%s\"}", domain);
 	ck_assert_int_eq(pv_fake_do(shop, "POST", "/__fake/config", body), 0);
@@ -1067,8 +850,8 @@ START_TEST(test_refunds_mirrored_to_shopify_once)
 	                  SHOP_TOKEN, "--api-base", pv_fake_url(shop), "--json",
 	                  NULL) == 0,
 	    "connect-shopify: %s", out);
-	connect_stripe(m);
-	stripe_webhooks_to(s, m, 0);
+	pv_it_connect_stripe(stripe, m);
+	pv_it_stripe_webhooks_to(stripe, s, m, 0);
 	ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "sync-products", m,
 	                     "--json", NULL),
 	    0);
@@ -1081,38 +864,39 @@ START_TEST(test_refunds_mirrored_to_shopify_once)
 			break;
 	}
 	ck_assert_msg(strstr(out, "\"done\"") != NULL, "sync: %s", out);
-	agent(m, a, sizeof(a));
+	pv_it_agent(m, a, sizeof(a));
 	/* "No. 3": the synced product with Shopify variant ids. */
-	find(s, a, m, "3", product, sizeof(product));
-	create(s, a, m, product, "2", "US", order);
-	o = pay(s, a, order, "pm_card_visa", 200);
+	pv_it_find(s, a, m, "3", product, sizeof(product));
+	pv_it_create(s, a, m, product, "2", "US", order);
+	o = pv_it_pay(s, a, order, "pm_card_visa", 200);
 	json_object_put(o);
 	/* The worker pushes the order to the store. */
 	for (i = 0; i < 10; i++) {
 		ck_assert_int_eq(worker_once(), 0);
-		o = order_get(s, a, order);
+		o = pv_it_order_get(s, a, order);
 		if (pv_httpc_json_str(o, "order.platform_order_id") != NULL) {
 			snprintf(gid, sizeof(gid), "%s",
-			    str(o, "order.platform_order_id"));
+			    pv_it_str(o, "order.platform_order_id"));
 			json_object_put(o);
 			break;
 		}
 		json_object_put(o);
 	}
 	ck_assert_msg(i < 10, "the order was never pushed");
-	order_is(s, a, order, "processing", "succeeded");
+	pv_it_order_is(s, a, order, "processing", "succeeded");
 	/* One unit by items, then an amount, then the rest. */
 	snprintf(body, sizeof(body),
 	    "{\"items\": [{\"product_id\": \"%s\", \"quantity\": 1}]}",
 	    product);
 	o = refund(s, a, order, body, 200);
-	ck_assert_str_eq(str(o, "new_order_status"), "partially_refunded");
+	ck_assert_str_eq(pv_it_str(o, "new_order_status"),
+	    "partially_refunded");
 	json_object_put(o);
 	worker_until(shop, gid, 1);
 	o = refund(s, a, order, "{\"amount\": \"1.00\"}", 200);
 	json_object_put(o);
 	o = refund(s, a, order, NULL, 200);
-	ck_assert_str_eq(str(o, "new_order_status"), "refunded");
+	ck_assert_str_eq(pv_it_str(o, "new_order_status"), "refunded");
 	json_object_put(o);
 	worker_until(shop, gid, 3);
 	/* More worker runs mirror nothing twice. */
@@ -1124,16 +908,17 @@ START_TEST(test_refunds_mirrored_to_shopify_once)
 	ck_assert_int_eq(count_of(r, "refundLineItems"), 1);
 	li = json_object_array_get_idx(pv_httpc_json_get(r, "refundLineItems"),
 	    0);
-	ck_assert_int_eq(num(li, "quantity"), 1);
-	ck_assert_str_eq(str(li, "restockType"), "NO_RESTOCK");
-	ck_assert(strstr(str(r, "note"), "ref_") != NULL);
+	ck_assert_int_eq(pv_it_num(li, "quantity"), 1);
+	ck_assert_str_eq(pv_it_str(li, "restockType"), "NO_RESTOCK");
+	ck_assert(strstr(pv_it_str(r, "note"), "ref_") != NULL);
 	r = json_object_array_get_idx(pv_httpc_json_get(o, "refunds"), 1);
-	ck_assert_int_eq(num(r, "amountMinor"), 100);
+	ck_assert_int_eq(pv_it_num(r, "amountMinor"), 100);
 	ck_assert_int_eq(count_of(r, "refundLineItems"), 0);
 	json_object_put(o);
-	o = order_get(s, a, order);
-	ck_assert_str_eq(str(o, "order.status"), "refunded");
-	ck_assert_str_eq(str(o, "order.refunded_total"), str(o, "order.total"));
+	o = pv_it_order_get(s, a, order);
+	ck_assert_str_eq(pv_it_str(o, "order.status"), "refunded");
+	ck_assert_str_eq(pv_it_str(o, "order.refunded_total"),
+	    pv_it_str(o, "order.total"));
 	json_object_put(o);
 	pv_fake_stop(shop);
 }
