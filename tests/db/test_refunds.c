@@ -19,207 +19,12 @@
 
 #include "pv_config.h"
 #include "pv_db.h"
+#include "pv_dbshop.h"
 #include "pv_order.h"
 #include "pv_payment.h"
 #include "pv_psp.h"
 #include "pv_refund.h"
 #include "pv_test.h"
-
-static struct pv_config cfg;
-static struct pv_ctx ctx;
-static struct pv_ctx other; /* a second session */
-
-/* What one test bought from: internal ids as text. */
-struct shop {
-	char merchant[24], agent[24], product[24], variant[24];
-	char product_public[32], variant_public[32];
-};
-
-static const char *
-url(void)
-{
-	const char *u = getenv("PIVOTA_DATABASE_URL");
-
-	ck_assert_msg(u != NULL, "PIVOTA_DATABASE_URL is not set");
-	return u;
-}
-
-static void
-open_ctx(struct pv_ctx *c)
-{
-	memset(c, 0, sizeof(*c));
-	c->cfg = &cfg;
-	c->arena = pv_arena_new(0);
-	c->db = pv_db_new(url(), "db_tests");
-	c->now = time(NULL);
-}
-
-static void
-close_ctx(struct pv_ctx *c)
-{
-	pv_arena_reset(c->arena);
-	pv_db_free(c->db);
-	pv_arena_free(c->arena);
-}
-
-static void
-setup(void)
-{
-	memset(&cfg, 0, sizeof(cfg));
-	open_ctx(&ctx);
-	open_ctx(&other);
-}
-
-static void
-teardown(void)
-{
-	close_ctx(&ctx);
-	close_ctx(&other);
-}
-
-/* Runs q with n params on c; the result, failing the test on error. */
-static PGresult *
-run(struct pv_ctx *c, const char *q, int n, const char *const *p)
-{
-	struct pv_err err = { 0 };
-	PGresult *res;
-
-	ck_assert_msg(pv_db_exec(c, q, n, p, &res, &err) == 0, "%s: %s", q,
-	    err.msg);
-	return res;
-}
-
-/* The one value of a one-row, one-column result, or "" for NULL. */
-static const char *
-value(PGresult *res)
-{
-	ck_assert_int_eq(PQntuples(res), 1);
-	return PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0);
-}
-
-static void
-copy(char *dst, size_t size, const char *src)
-{
-	ck_assert_int_lt(snprintf(dst, size, "%s", src), (int)size);
-}
-
-/* 16 lowercase hex digits no other test of this run uses. */
-static void
-unique_hex(char *out, size_t size)
-{
-	static unsigned seq;
-
-	snprintf(out, size, "%08x%08x", (unsigned)getpid(),
-	    (unsigned)time(NULL) * 64u + seq++);
-}
-
-/* A merchant selling one variant at price (USD cents) with stock. */
-static void
-shop_make(struct shop *s, const char *price, const char *stock)
-{
-	char hx[24], mer[32], agt[32], email[64];
-	const char *p[6];
-
-	unique_hex(hx, sizeof(hx));
-	snprintf(mer, sizeof(mer), "mer_%s", hx);
-	snprintf(agt, sizeof(agt), "agt_%s", hx);
-	snprintf(email, sizeof(email), "orders-%s@test.example", hx);
-	snprintf(s->product_public, sizeof(s->product_public), "prod_%s", hx);
-	snprintf(s->variant_public, sizeof(s->variant_public), "var_%s", hx);
-	p[0] = mer;
-	p[1] = email;
-	copy(s->merchant, sizeof(s->merchant),
-	    value(run(&ctx,
-	        PV_SQL("INSERT INTO merchants (public_id, business_name, email)"
-	               " VALUES ($1, 'Orders test', $2) RETURNING id"),
-	        2, p)));
-	p[0] = agt;
-	copy(s->agent, sizeof(s->agent),
-	    value(run(&ctx,
-	        PV_SQL("INSERT INTO agents (public_id, name) VALUES ($1,"
-	               " 'orders test') RETURNING id"),
-	        1, p)));
-	p[0] = s->merchant;
-	p[1] = s->product_public;
-	p[2] = price;
-	copy(s->product, sizeof(s->product),
-	    value(run(&ctx,
-	        PV_SQL("INSERT INTO products (public_id, merchant_id, handle,"
-	               " title, currency, currency_exponent, price_minor)"
-	               " VALUES ($2, $1::bigint, 'thing', 'Thing', 'USD', 2,"
-	               " $3::bigint) RETURNING id"),
-	        3, p)));
-	p[0] = s->merchant;
-	p[1] = s->product;
-	p[2] = s->variant_public;
-	p[3] = price;
-	p[4] = stock;
-	copy(s->variant, sizeof(s->variant),
-	    value(run(&ctx,
-	        PV_SQL(
-	            "INSERT INTO variants (public_id, product_id, merchant_id,"
-	            " title, sku, price_minor, inventory_quantity)"
-	            " VALUES ($3, $2::bigint, $1::bigint, 'Default', 'T-1',"
-	            " $4::bigint, $5::int) RETURNING id"),
-	        5, p)));
-}
-
-/*
- * pv_order_insert() for quantity units of the shop's variant at the
- * catalog price, on session c: its result ("ok", "out_of_stock",
- * "price_changed"), and the order's internal id in id (size 24) if ok.
- */
-static const char *
-order_insert(struct pv_ctx *c, const struct shop *s, int quantity,
-    const char *price, char *id)
-{
-	char hx[24], pub[32], items[512], sub[24];
-	const char *p[7];
-	PGresult *res;
-
-	unique_hex(hx, sizeof(hx));
-	for (size_t i = 0; hx[i] != '\0'; i++)
-		if (hx[i] >= 'a' && hx[i] <= 'f')
-			hx[i] = (char)(hx[i] - 'a' + 'A');
-	snprintf(pub, sizeof(pub), "ORD_%s", hx);
-	snprintf(items, sizeof(items),
-	    "[{\"variant_id\":\"%s\",\"product_id\":\"%s\","
-	    "\"product_public_id\":\"%s\",\"variant_public_id\":\"%s\","
-	    "\"title\":\"Thing\",\"variant_title\":\"Default\",\"sku\":\"T-1\","
-	    "\"quantity\":%d,\"unit_price_minor\":%s}]",
-	    s->variant, s->product, s->product_public, s->variant_public,
-	    quantity, price);
-	snprintf(sub, sizeof(sub), "%lld", atoll(price) * quantity);
-	p[0] = pub;
-	p[1] = s->merchant;
-	p[2] = s->agent;
-	p[3] = sub;
-	p[4] = items;
-	res = run(c,
-	    PV_SQL("SELECT result, order_id FROM pv_order_insert($1,"
-	           " $2::bigint, $3::bigint, 'USD', 2::smallint, $4::bigint, 0,"
-	           " 0, 'buyer@test.example', '{\"name\":\"B\","
-	           "\"address_line1\":\"1 Main St\",\"city\":\"Town\","
-	           "\"postal_code\":\"12345\",\"country\":\"US\"}'::jsonb,"
-	           " '{}'::jsonb, '', 'sandbox', 1800, $5::jsonb)"),
-	    5, p);
-	ck_assert_int_eq(PQntuples(res), 1);
-	if (id != NULL && !PQgetisnull(res, 0, 1))
-		copy(id, 24, PQgetvalue(res, 0, 1));
-	return PQgetvalue(res, 0, 0);
-}
-
-/* "status/payment_status" of an order. */
-static const char *
-order_state(const char *id)
-{
-	const char *p[1] = { id };
-
-	return value(run(&ctx,
-	    PV_SQL("SELECT status || '/' || payment_status FROM orders"
-	           " WHERE id = $1::bigint"),
-	    1, p));
-}
 
 /* The types of an order's events in seq order, space-separated. */
 static const char *
@@ -227,7 +32,7 @@ events(const char *id)
 {
 	const char *p[1] = { id };
 
-	return value(run(&ctx,
+	return pv_dbs_value(pv_dbs_run(&pv_dbs_ctx,
 	    PV_SQL("SELECT string_agg(type, ' ' ORDER BY seq) FROM"
 	           " order_events WHERE order_id = $1::bigint"),
 	    1, p));
@@ -241,18 +46,18 @@ begin(const char *order, const char *token, char *id)
 	const char *p[3];
 	PGresult *res;
 
-	unique_hex(hx, sizeof(hx));
+	pv_dbs_unique_hex(hx, sizeof(hx));
 	snprintf(pub, sizeof(pub), "pay_%s00000000", hx);
 	p[0] = order;
 	p[1] = pub;
 	p[2] = token;
-	res = run(&ctx,
+	res = pv_dbs_run(&pv_dbs_ctx,
 	    PV_SQL("SELECT verdict, payment_id FROM pv_payment_begin("
 	           "$1::bigint, $2, $3, NULL)"),
 	    3, p);
 	ck_assert_int_eq(PQntuples(res), 1);
 	if (!PQgetisnull(res, 0, 1))
-		copy(id, 24, PQgetvalue(res, 0, 1));
+		pv_dbs_copy(id, 24, PQgetvalue(res, 0, 1));
 	return PQgetvalue(res, 0, 0);
 }
 
@@ -269,18 +74,20 @@ settle(const char *payment, enum pv_psp_status st, const char *ref,
 	r.status = st;
 	r.reference = ref;
 	r.decline_code = decline;
-	ck_assert_msg(pv_payment_settle(&ctx, payment, &r, &outcome, &err) == 0,
+	ck_assert_msg(pv_payment_settle(&pv_dbs_ctx, payment, &r, &outcome,
+	                  &err) == 0,
 	    "settle: %s", err.msg);
 	return outcome;
 }
 
 /* A paid order of one unit at price, on charge reference ref. */
 static void
-paid_order(struct shop *s, const char *price, const char *ref, char *o,
+paid_order(struct pv_dbs_shop *s, const char *price, const char *ref, char *o,
     char *pay)
 {
-	shop_make(s, price, "10");
-	ck_assert_str_eq(order_insert(&ctx, s, 1, price, o), "ok");
+	pv_dbs_shop_make(s, price, "10");
+	ck_assert_str_eq(pv_dbs_order_insert(&pv_dbs_ctx, s, 1, price, o),
+	    "ok");
 	ck_assert_str_eq(begin(o, "pm_card_visa", pay), "new");
 	ck_assert_str_eq(settle(pay, PV_PSP_SUCCEEDED, ref, NULL), "paid");
 }
@@ -290,20 +97,20 @@ paid_order(struct shop *s, const char *price, const char *ref, char *o,
  * the verdict, and the refund's internal id in id (size 24) if ok.
  */
 static const char *
-reserve(struct pv_ctx *c, const struct shop *s, const char *o,
+reserve(struct pv_ctx *c, const struct pv_dbs_shop *s, const char *o,
     const char *amount, char *id)
 {
 	char hx[24], pub[40];
 	const char *p[4];
 	PGresult *res;
 
-	unique_hex(hx, sizeof(hx));
+	pv_dbs_unique_hex(hx, sizeof(hx));
 	snprintf(pub, sizeof(pub), "ref_%s00000000", hx);
 	p[0] = o;
 	p[1] = pub;
 	p[2] = s->agent;
 	p[3] = amount;
-	res = run(c,
+	res = pv_dbs_run(c,
 	    PV_SQL("SELECT verdict, refund_id FROM pv_refund_reserve("
 	           "$1::bigint, $2, $3::bigint, 'agent', $4::bigint, NULL,"
 	           " false, 'changed my mind', 'requested_by_customer',"
@@ -311,7 +118,7 @@ reserve(struct pv_ctx *c, const struct shop *s, const char *o,
 	    4, p);
 	ck_assert_int_eq(PQntuples(res), 1);
 	if (id != NULL && !PQgetisnull(res, 0, 1))
-		copy(id, 24, PQgetvalue(res, 0, 1));
+		pv_dbs_copy(id, 24, PQgetvalue(res, 0, 1));
 	return PQgetvalue(res, 0, 0);
 }
 
@@ -321,7 +128,7 @@ rsettle(const char *refund, const char *status, const char *ref)
 {
 	const char *p[3] = { refund, status, ref };
 
-	return value(run(&ctx,
+	return pv_dbs_value(pv_dbs_run(&pv_dbs_ctx,
 	    PV_SQL("SELECT pv_refund_settle($1::bigint, $2, $3, NULL)"), 3, p));
 }
 
@@ -330,7 +137,7 @@ refunded(const char *o)
 {
 	const char *p[1] = { o };
 
-	return atol(value(run(&ctx,
+	return atol(pv_dbs_value(pv_dbs_run(&pv_dbs_ctx,
 	    PV_SQL("SELECT refunded_minor FROM orders WHERE id = $1::bigint"),
 	    1, p)));
 }
@@ -341,7 +148,7 @@ refunds(const char *o, const char *status)
 {
 	const char *p[2] = { o, status };
 
-	return atol(value(run(&ctx,
+	return atol(pv_dbs_value(pv_dbs_run(&pv_dbs_ctx,
 	    PV_SQL("SELECT count(*) FROM refunds WHERE order_id = $1::bigint"
 	           " AND ($2::text IS NULL OR status = $2)"),
 	    2, p)));
@@ -352,15 +159,15 @@ public_id(const char *refund)
 {
 	const char *p[1] = { refund };
 
-	return value(run(&ctx,
+	return pv_dbs_value(pv_dbs_run(&pv_dbs_ctx,
 	    PV_SQL("SELECT public_id FROM refunds WHERE id = $1::bigint"), 1,
 	    p));
 }
 
 /* A provider refund event through pv_refund_hook(); its outcome. */
 static const char *
-hook(const struct shop *s, const char *charge, const char *re, const char *ours,
-    enum pv_psp_refund_status st, int64_t amount)
+hook(const struct pv_dbs_shop *s, const char *charge, const char *re,
+    const char *ours, enum pv_psp_refund_status st, int64_t amount)
 {
 	struct pv_psp_event ev;
 	struct pv_err err = { 0 };
@@ -378,14 +185,14 @@ hook(const struct shop *s, const char *charge, const char *re, const char *ours,
 	ev.refund_status = st;
 	ev.amount_minor = amount;
 	ev.currency = "USD";
-	ck_assert_msg(pv_refund_hook(&ctx, s->merchant, &ev, &outcome, &err) ==
-	        0,
+	ck_assert_msg(pv_refund_hook(&pv_dbs_ctx, s->merchant, &ev, &outcome,
+	                  &err) == 0,
 	    "hook: %s", err.msg);
 	return outcome;
 }
 
 struct racer {
-	const struct shop *s;
+	const struct pv_dbs_shop *s;
 	const char *order;
 	char result[32];
 };
@@ -396,14 +203,14 @@ race(void *arg)
 	struct racer *r = arg;
 
 	/* Blocks on the order's row lock until the main session ends. */
-	copy(r->result, sizeof(r->result),
-	    reserve(&other, r->s, r->order, "600", NULL));
+	pv_dbs_copy(r->result, sizeof(r->result),
+	    reserve(&pv_dbs_other, r->s, r->order, "600", NULL));
 	return NULL;
 }
 
 START_TEST(test_refunds_two_60_percent_exactly_one)
 {
-	struct shop s;
+	struct pv_dbs_shop s;
 	struct racer r;
 	struct pv_err err = { 0 };
 	pthread_t t;
@@ -411,8 +218,8 @@ START_TEST(test_refunds_two_60_percent_exactly_one)
 	int i, waiting = 0;
 
 	paid_order(&s, "1000", "pi_rf_race", o, pay);
-	ck_assert_int_eq(pv_db_begin(&ctx, &err), 0);
-	ck_assert_str_eq(reserve(&ctx, &s, o, "600", a), "ok");
+	ck_assert_int_eq(pv_db_begin(&pv_dbs_ctx, &err), 0);
+	ck_assert_str_eq(reserve(&pv_dbs_ctx, &s, o, "600", a), "ok");
 	r.s = &s;
 	r.order = o;
 	r.result[0] = '\0';
@@ -420,19 +227,19 @@ START_TEST(test_refunds_two_60_percent_exactly_one)
 	for (i = 0; i < 500 && !waiting; i++) {
 		struct pv_ctx probe;
 
-		open_ctx(&probe);
+		pv_dbs_open_ctx(&probe);
 		waiting =
-		    atoi(value(run(&probe,
+		    atoi(pv_dbs_value(pv_dbs_run(&probe,
 		        PV_SQL("SELECT count(*) FROM pg_stat_activity WHERE"
 		               " application_name = 'db_tests' AND"
 		               " wait_event_type = 'Lock'"),
 		        0, NULL))) > 0;
-		close_ctx(&probe);
+		pv_dbs_close_ctx(&probe);
 		if (!waiting)
 			usleep(10000);
 	}
 	ck_assert_msg(waiting, "the second refund never waited for the lock");
-	ck_assert_int_eq(pv_db_end(&ctx, 1, &err), 0);
+	ck_assert_int_eq(pv_db_end(&pv_dbs_ctx, 1, &err), 0);
 	ck_assert_int_eq(pthread_join(t, NULL), 0);
 	ck_assert_str_eq(r.result, "exceeds");
 	ck_assert_int_eq(refunds(o, NULL), 1);
@@ -440,41 +247,41 @@ START_TEST(test_refunds_two_60_percent_exactly_one)
 	ck_assert_int_eq(refunded(o), 0);
 	ck_assert_str_eq(rsettle(a, "succeeded", "re_rf_race"), "succeeded");
 	ck_assert_int_eq(refunded(o), 600);
-	ck_assert_str_eq(order_state(o),
+	ck_assert_str_eq(pv_dbs_order_state(o),
 	    "partially_refunded/partially_refunded");
-	ck_assert_str_eq(reserve(&ctx, &s, o, "600", NULL), "exceeds");
+	ck_assert_str_eq(reserve(&pv_dbs_ctx, &s, o, "600", NULL), "exceeds");
 	ck_assert_int_eq(refunds(o, NULL), 1);
 }
 END_TEST
 
 START_TEST(test_refunds_30_30_40_then_409)
 {
-	struct shop s;
+	struct pv_dbs_shop s;
 	char o[24], pay[24], a[24], b[24], c[24], d[24];
 
 	paid_order(&s, "1000", "pi_rf_334", o, pay);
-	ck_assert_str_eq(reserve(&ctx, &s, o, "300", a), "ok");
+	ck_assert_str_eq(reserve(&pv_dbs_ctx, &s, o, "300", a), "ok");
 	ck_assert_str_eq(rsettle(a, "succeeded", "re_rf_1"), "succeeded");
-	ck_assert_str_eq(order_state(o),
+	ck_assert_str_eq(pv_dbs_order_state(o),
 	    "partially_refunded/partially_refunded");
-	ck_assert_str_eq(reserve(&ctx, &s, o, "300", b), "ok");
+	ck_assert_str_eq(reserve(&pv_dbs_ctx, &s, o, "300", b), "ok");
 	ck_assert_str_eq(rsettle(b, "succeeded", "re_rf_2"), "succeeded");
 	ck_assert_int_eq(refunded(o), 600);
 	/* A refund that fails gives its reservation back. */
-	ck_assert_str_eq(reserve(&ctx, &s, o, "401", NULL), "exceeds");
-	ck_assert_str_eq(reserve(&ctx, &s, o, NULL, d), "ok");
+	ck_assert_str_eq(reserve(&pv_dbs_ctx, &s, o, "401", NULL), "exceeds");
+	ck_assert_str_eq(reserve(&pv_dbs_ctx, &s, o, NULL, d), "ok");
 	ck_assert_str_eq(rsettle(d, "failed", "re_rf_f"), "failed");
 	ck_assert_str_eq(rsettle(d, "succeeded", "re_rf_f"), "unchanged");
 	ck_assert_int_eq(refunded(o), 600);
-	ck_assert_str_eq(reserve(&ctx, &s, o, "400", c), "ok");
+	ck_assert_str_eq(reserve(&pv_dbs_ctx, &s, o, "400", c), "ok");
 	/* The answer twice, and late: counted once. */
 	ck_assert_str_eq(rsettle(c, "succeeded", "re_rf_3"), "succeeded");
 	ck_assert_str_eq(rsettle(c, "succeeded", "re_rf_3"), "unchanged");
 	ck_assert_str_eq(rsettle(c, "pending", "re_rf_3"), "unchanged");
 	ck_assert_int_eq(refunded(o), 1000);
-	ck_assert_str_eq(order_state(o), "refunded/refunded");
-	ck_assert_str_eq(reserve(&ctx, &s, o, "1", NULL), "exceeds");
-	ck_assert_str_eq(reserve(&ctx, &s, o, NULL, NULL), "exceeds");
+	ck_assert_str_eq(pv_dbs_order_state(o), "refunded/refunded");
+	ck_assert_str_eq(reserve(&pv_dbs_ctx, &s, o, "1", NULL), "exceeds");
+	ck_assert_str_eq(reserve(&pv_dbs_ctx, &s, o, NULL, NULL), "exceeds");
 	ck_assert_int_eq(refunds(o, "succeeded"), 3);
 	ck_assert_int_eq(refunds(o, NULL), 4);
 	ck_assert_str_eq(events(o),
@@ -488,26 +295,27 @@ END_TEST
 
 START_TEST(test_refunds_unpaid_order_is_refused)
 {
-	struct shop s;
+	struct pv_dbs_shop s;
 	char o[24];
 
-	shop_make(&s, "1000", "10");
-	ck_assert_str_eq(order_insert(&ctx, &s, 1, "1000", o), "ok");
-	ck_assert_str_eq(reserve(&ctx, &s, o, NULL, NULL), "not_paid");
-	ck_assert_str_eq(reserve(&ctx, &s, o, "100", NULL), "not_paid");
+	pv_dbs_shop_make(&s, "1000", "10");
+	ck_assert_str_eq(pv_dbs_order_insert(&pv_dbs_ctx, &s, 1, "1000", o),
+	    "ok");
+	ck_assert_str_eq(reserve(&pv_dbs_ctx, &s, o, NULL, NULL), "not_paid");
+	ck_assert_str_eq(reserve(&pv_dbs_ctx, &s, o, "100", NULL), "not_paid");
 	ck_assert_int_eq(refunds(o, NULL), 0);
-	ck_assert_str_eq(order_state(o), "pending/unpaid");
+	ck_assert_str_eq(pv_dbs_order_state(o), "pending/unpaid");
 }
 END_TEST
 
 START_TEST(test_refunds_webhooks_never_count_twice)
 {
-	struct shop s;
+	struct pv_dbs_shop s;
 	char o[24], pay[24], a[24], b[24];
 
 	paid_order(&s, "1000", "pi_rf_hook", o, pay);
 	/* Ours, answered pending; the webhook names it by our id first. */
-	ck_assert_str_eq(reserve(&ctx, &s, o, "300", a), "ok");
+	ck_assert_str_eq(reserve(&pv_dbs_ctx, &s, o, "300", a), "ok");
 	ck_assert_str_eq(hook(&s, "pi_rf_hook", "re_rf_h1", public_id(a),
 	                     PV_PSP_REFUND_SUCCEEDED, 300),
 	    "succeeded");
@@ -522,7 +330,7 @@ START_TEST(test_refunds_webhooks_never_count_twice)
 	ck_assert_int_eq(refunded(o), 300);
 	ck_assert_int_eq(refunds(o, NULL), 1);
 	/* Pending ours is not mistaken for a dashboard refund either. */
-	ck_assert_str_eq(reserve(&ctx, &s, o, "100", b), "ok");
+	ck_assert_str_eq(reserve(&pv_dbs_ctx, &s, o, "100", b), "ok");
 	ck_assert_str_eq(hook(&s, "pi_rf_hook", "", "", PV_PSP_REFUND_SUCCEEDED,
 	                     400),
 	    "nothing");
@@ -550,7 +358,7 @@ START_TEST(test_refunds_webhooks_never_count_twice)
 	    "unchanged");
 	ck_assert_int_eq(refunded(o), 750);
 	ck_assert_int_eq(refunds(o, NULL), 4);
-	ck_assert_str_eq(order_state(o),
+	ck_assert_str_eq(pv_dbs_order_state(o),
 	    "partially_refunded/partially_refunded");
 	/* An unknown charge changes nothing. */
 	ck_assert_str_eq(hook(&s, "pi_rf_nobody", "re_rf_x", "",
@@ -566,26 +374,26 @@ END_TEST
 
 /* The merchant's public id. */
 static const char *
-merchant_public(const struct shop *s)
+merchant_public(const struct pv_dbs_shop *s)
 {
 	const char *p[1] = { s->merchant };
 
-	return value(run(&ctx,
+	return pv_dbs_value(pv_dbs_run(&pv_dbs_ctx,
 	    PV_SQL("SELECT public_id FROM merchants WHERE id = $1::bigint"), 1,
 	    p));
 }
 
 /* pv_refund_from_store(); its outcome, or the error code's name. */
 static const char *
-from_store(const struct shop *s, const char *gid, int64_t amount,
+from_store(const struct pv_dbs_shop *s, const char *gid, int64_t amount,
     const char *store_id, const char *note)
 {
 	struct pv_err err = { 0 };
 	const char *outcome = NULL;
 	char mer[32];
 
-	copy(mer, sizeof(mer), merchant_public(s));
-	if (pv_refund_from_store(&ctx, mer, gid, amount, store_id, note,
+	pv_dbs_copy(mer, sizeof(mer), merchant_public(s));
+	if (pv_refund_from_store(&pv_dbs_ctx, mer, gid, amount, store_id, note,
 	        &outcome, &err) == -1)
 		return pv_err_name(err.code);
 	return outcome;
@@ -593,24 +401,24 @@ from_store(const struct shop *s, const char *gid, int64_t amount,
 
 START_TEST(test_refunds_from_store_once)
 {
-	struct shop s;
+	struct pv_dbs_shop s;
 	char o[24], pay[24], a[24], note[64];
 	const char *p[2];
 
 	paid_order(&s, "1000", "pi_rf_store", o, pay);
 	p[0] = s.merchant;
-	run(&ctx,
+	pv_dbs_run(&pv_dbs_ctx,
 	    PV_SQL("INSERT INTO merchant_psp (merchant_id, provider)"
 	           " VALUES ($1::bigint, 'sandbox')"),
 	    1, p);
 	p[0] = o;
 	p[1] = "gid://shopify/Order/77";
-	run(&ctx,
+	pv_dbs_run(&pv_dbs_ctx,
 	    PV_SQL("UPDATE orders SET platform_order_id = $2"
 	           " WHERE id = $1::bigint"),
 	    2, p);
 	/* Our own refund, mirrored: the store's webhook names it. */
-	ck_assert_str_eq(reserve(&ctx, &s, o, "300", a), "ok");
+	ck_assert_str_eq(reserve(&pv_dbs_ctx, &s, o, "300", a), "ok");
 	ck_assert_str_eq(rsettle(a, "succeeded", "re_rf_s1"), "succeeded");
 	snprintf(note, sizeof(note), "Pivota refund %s", public_id(a));
 	ck_assert_str_eq(from_store(&s, "gid://shopify/Order/77", 300,
@@ -635,7 +443,7 @@ START_TEST(test_refunds_from_store_once)
 	ck_assert_str_eq(from_store(&s, "gid://shopify/Order/78", 1,
 	                     "gid://shopify/Refund/504", NULL),
 	    "PV_E_NOTFOUND");
-	ck_assert_str_eq(order_state(o),
+	ck_assert_str_eq(pv_dbs_order_state(o),
 	    "partially_refunded/partially_refunded");
 }
 END_TEST
@@ -646,7 +454,7 @@ refunds_suite(void)
 	Suite *s = suite_create("refunds");
 	TCase *tc = tcase_create("refunds");
 
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, pv_dbs_setup, pv_dbs_teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_refunds_two_60_percent_exactly_one);
 	tcase_add_test(tc, test_refunds_30_30_40_then_409);
