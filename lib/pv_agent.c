@@ -1,17 +1,21 @@
 /*
  * The agent prologue and usage recording.  The SQL is the design: read
- * it first (the prologue's is in pv_agent.h).  Both statements set
- * synchronous_commit off for their own implicit transaction (set_config(...,
- * true) lasts until the commit that ends the statement), so counters and usage
- * rows never wait for a disk flush while orders and payments, in their own
+ * it first (the prologue is migration 0022's pv_agent_prologue(), the
+ * usage batch is USAGE_SQL below).  Both set synchronous_commit off for
+ * their own implicit transaction (set_config(..., true) lasts until the
+ * commit that ends the statement), so counters and usage rows never
+ * wait for a disk flush while orders and payments, in their own
  * transactions, stay fully durable.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "pv_agent.h"
+#include "pv_buf.h"
 #include "pv_crypto.h"
 #include "pv_db.h"
 #include "pv_log.h"
@@ -21,16 +25,43 @@
 	PV_SQL(PV_AGENT_SQL_PROLOGUE_WITH \
 	    " SELECT" PV_AGENT_SQL_PROLOGUE_COLS PV_AGENT_SQL_PROLOGUE_FROM)
 
-/* A usage event on its own, when no prologue came to carry it. */
+/*
+ * A batch of usage events: one array per column ($1..$11, in the order
+ * of usage_cols), unnested into rows.  The event's time is the
+ * request's start, carried as microseconds since 1970.
+ */
 #define USAGE_SQL \
 	PV_SQL( \
 	    "WITH s AS (SELECT set_config('synchronous_commit', 'off'," \
 	    " true))" \
-	    " INSERT INTO usage_events (agent_id, endpoint, method, status," \
-	    "  latency_us, merchant_id, order_id, gmv_minor, currency," \
-	    "  request_id)" \
-	    " SELECT $1::bigint, $2, $3, $4::int, $5::int, $6::bigint, $7," \
-	    "  $8::bigint, $9, $10 FROM s")
+	    " INSERT INTO usage_events (agent_id, at, endpoint, method," \
+	    "  status, latency_us, merchant_id, order_id, gmv_minor," \
+	    "  currency, request_id)" \
+	    " SELECT u.agent_id," \
+	    "  timestamptz 'epoch' + u.at_us * interval '1 microsecond'," \
+	    "  u.endpoint, u.method, u.status, u.latency_us, u.merchant_id," \
+	    "  u.order_id, u.gmv_minor, u.currency, u.request_id" \
+	    " FROM s, unnest($1::bigint[], $2::bigint[], $3::text[]," \
+	    "  $4::text[], $5::int[], $6::int[], $7::bigint[], $8::text[]," \
+	    "  $9::bigint[], $10::text[], $11::text[])" \
+	    "  AS u (agent_id, at_us, endpoint, method, status, latency_us," \
+	    "   merchant_id, order_id, gmv_minor, currency, request_id)")
+
+/* The fields of struct pv_usage_row, in USAGE_SQL's column order. */
+static const size_t usage_cols[] = {
+	offsetof(struct pv_usage_row, agent_id),
+	offsetof(struct pv_usage_row, at_us),
+	offsetof(struct pv_usage_row, endpoint),
+	offsetof(struct pv_usage_row, method),
+	offsetof(struct pv_usage_row, status),
+	offsetof(struct pv_usage_row, latency_us),
+	offsetof(struct pv_usage_row, merchant_id),
+	offsetof(struct pv_usage_row, order_id),
+	offsetof(struct pv_usage_row, gmv_minor),
+	offsetof(struct pv_usage_row, currency),
+	offsetof(struct pv_usage_row, request_id),
+};
+#define USAGE_NCOLS (sizeof(usage_cols) / sizeof(usage_cols[0]))
 
 /* The key from X-API-Key or "Authorization: Bearer", or NULL. */
 static const char *
@@ -107,19 +138,6 @@ put(char *dst, size_t size, const char *src)
 		dst[0] = '\0';
 }
 
-/* The ten statement parameters of a usage row, NULL where empty. */
-static void
-usage_params(const struct pv_usage_row *u, const char **p)
-{
-	const char *f[10] = { u->agent_id, u->endpoint, u->method, u->status,
-		u->latency_us, u->merchant_id, u->order_id, u->gmv_minor,
-		u->currency, u->request_id };
-	size_t i;
-
-	for (i = 0; i < 10; i++)
-		p[i] = u->pending && f[i][0] != '\0' ? f[i] : NULL;
-}
-
 /*
  * The prologue, as sql (PROLOGUE_SQL or a statement folding a read
  * into it) with n more parameters after its own; see pv_agent.h.
@@ -153,14 +171,18 @@ prologue(struct pv_ctx *ctx, const struct pv_req *req, struct pv_resp *resp,
 		PV_ERR(err, PV_E_INTERNAL, NULL, "prologue: %d parameters", n);
 		return -1;
 	}
-	usage_params(&ctx->unsent, p + 1);
+	if (pv_db_in_tx(ctx->db)) {
+		/* It would make the open transaction's commit asynchronous. */
+		PV_ERR(err, PV_E_INTERNAL, NULL,
+		    "prologue inside a transaction");
+		return -1;
+	}
 	for (i = 0; i < n; i++)
 		p[PV_AGENT_PROLOGUE_NPARAMS + i] = extra[i];
 	if (pv_agent_key_hash(ctx, key, &p[0], err) == -1 ||
 	    pv_db_exec(ctx, sql, PV_AGENT_PROLOGUE_NPARAMS + n, p, &res, err) ==
 	        -1)
 		return -1;
-	ctx->unsent.pending = 0; /* written by the statement */
 	if (PQntuples(res) < 1) {
 		PV_ERR(err, PV_E_AUTH, "X-API-Key",
 		    "The API key is unknown, revoked or expired.");
@@ -239,18 +261,46 @@ pv_agent_prologue(struct pv_ctx *ctx, const struct pv_req *req,
 	return prologue(ctx, req, resp, sql, n, params, res, err);
 }
 
-/* Keeps the finished request's usage row; see pv_agent.h. */
+/* Milliseconds from *since to now on the monotonic clock. */
+static long
+ms_since(const struct timespec *since)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long)(now.tv_sec - since->tv_sec) * 1000 +
+	    (now.tv_nsec - since->tv_nsec) / 1000000;
+}
+
+/* Keeps the finished request's usage event; see pv_agent.h. */
 void
 pv_agent_record(struct pv_ctx *ctx, const char *method, int status,
     long latency_us)
 {
-	struct pv_usage_row *u = &ctx->unsent;
+	struct pv_usage_batch *b = &ctx->unsent;
+	struct pv_usage_row *u;
+	struct timespec wall;
 	char num[24];
 
 	if (ctx->agent == NULL)
 		return;
-	pv_agent_flush(ctx); /* an older row still waiting goes first */
+	if (b->n == PV_USAGE_BATCH)
+		pv_agent_flush(ctx); /* could not be sent before: try again */
+	if (b->n == PV_USAGE_BATCH) {
+		pv_log_msg(PV_LOG_WARN,
+		    "%s usage not recorded: %d events "
+		    "already waiting for the database",
+		    ctx->request_id, b->n);
+		return;
+	}
+	if (b->n == 0)
+		clock_gettime(CLOCK_MONOTONIC, &b->first);
+	u = &b->row[b->n++];
+	clock_gettime(CLOCK_REALTIME, &wall);
 	put(u->agent_id, sizeof(u->agent_id), ctx->agent->id);
+	(void)snprintf(u->at_us, sizeof(u->at_us), "%lld",
+	    (long long)wall.tv_sec * 1000000 + wall.tv_nsec / 1000 -
+	        latency_us);
 	put(u->endpoint, sizeof(u->endpoint),
 	    ctx->usage.endpoint != NULL ? ctx->usage.endpoint : "?");
 	put(u->method, sizeof(u->method), method);
@@ -264,25 +314,67 @@ pv_agent_record(struct pv_ctx *ctx, const char *method, int status,
 	put(u->gmv_minor, sizeof(u->gmv_minor), num);
 	put(u->currency, sizeof(u->currency), ctx->usage.currency);
 	put(u->request_id, sizeof(u->request_id), ctx->request_id);
-	u->pending = 1;
+	if (b->n == PV_USAGE_BATCH ||
+	    ms_since(&b->first) >= PV_USAGE_MAX_AGE_MS)
+		pv_agent_flush(ctx);
 }
 
-/* Sends the waiting usage row on its own; see pv_agent.h. */
+/*
+ * Appends column c of the batch's rows to out as a PostgreSQL array
+ * literal: every value double-quoted with '"' and '\\' escaped, empty
+ * fields as NULL.
+ */
+static void
+usage_array(struct pv_buf *out, const struct pv_usage_batch *b, size_t c)
+{
+	const char *v;
+	int i;
+
+	pv_buf_putc(out, '{');
+	for (i = 0; i < b->n; i++) {
+		v = (const char *)&b->row[i] + usage_cols[c];
+		if (i > 0)
+			pv_buf_putc(out, ',');
+		if (*v == '\0') {
+			pv_buf_puts(out, "NULL");
+			continue;
+		}
+		pv_buf_putc(out, '"');
+		for (; *v != '\0'; v++) {
+			if (*v == '"' || *v == '\\')
+				pv_buf_putc(out, '\\');
+			pv_buf_putc(out, *v);
+		}
+		pv_buf_putc(out, '"');
+	}
+	pv_buf_putc(out, '}');
+}
+
+/* Sends the waiting usage events; see pv_agent.h. */
 void
 pv_agent_flush(struct pv_ctx *ctx)
 {
+	struct pv_usage_batch *b = &ctx->unsent;
 	struct pv_err err = { 0 };
-	const char *p[10];
+	const char *p[USAGE_NCOLS];
+	struct pv_buf col;
+	size_t c;
 
-	if (!ctx->unsent.pending)
+	if (b->n == 0)
 		return;
-	usage_params(&ctx->unsent, p);
-	if (pv_db_send(ctx, USAGE_SQL, 10, p, &err) == -1) {
-		pv_log_msg(PV_LOG_WARN, "%s usage not recorded: %s",
-		    ctx->unsent.request_id, err.msg);
-		return; /* kept: the next prologue or flush tries again */
+	for (c = 0; c < USAGE_NCOLS; c++) {
+		pv_buf_init(&col, ctx->arena, 64 * 1024);
+		usage_array(&col, b, c);
+		if (pv_buf_finish(&col, &p[c], NULL, &err) == -1)
+			break;
 	}
-	ctx->unsent.pending = 0;
+	if (err.code != PV_OK ||
+	    pv_db_send(ctx, USAGE_SQL, (int)USAGE_NCOLS, p, &err) == -1) {
+		pv_log_msg(PV_LOG_WARN, "%d usage events not recorded yet: %s",
+		    b->n, err.msg);
+		return; /* kept: the next record or flush tries again */
+	}
+	b->n = 0;
 }
 
 /* Creates and stores a key; see pv_agent.h. */

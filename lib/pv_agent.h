@@ -11,13 +11,13 @@
  *
  * pv_agent_authenticate() is the request prologue of every agent
  * endpoint (routes flagged PV_ROUTE_AGENT).  It costs one statement,
- * one round trip: the key's SHA-256 is looked up, the agent's minute
- * window and UTC-day counters are advanced in one upsert on a single
- * row per agent (so limits hold exactly across processes and web
- * nodes), and the counters commit without waiting for the WAL flush.
- * The usage event of a finished request is kept by pv_agent_record()
- * and written by the next prologue statement of the same process, or
- * by pv_agent_flush() when the process falls idle.
+ * one round trip: pv_agent_prologue() in SQL (migration 0022) looks
+ * the key's SHA-256 up and advances the agent's minute window and
+ * UTC-day counters on the agent's single agent_rate row (so limits
+ * hold exactly across processes and web nodes), and the counters
+ * commit without waiting for the WAL flush.  Usage events of finished
+ * requests are kept by pv_agent_record() and written in batches
+ * (struct pv_usage_batch in pv_http.h).
  *
  * Keys are "ak_live_" + 64 lowercase hex (32 CSPRNG bytes); only the
  * hash and a display prefix are stored.
@@ -27,70 +27,32 @@
 /*
  * The prologue statement, in pieces so that an endpoint can fold its
  * own read into the same statement (pv_agent_authenticate_with): one
- * round trip, one statement per request instead of two.  Both the
- * prologue and the usage statement set synchronous_commit off for
- * their own implicit transaction (set_config(..., true) lasts until
- * the commit that ends the statement), so counters and usage rows
- * never wait for a disk flush while orders and payments, in their own
- * transactions, stay fully durable.
+ * round trip, one statement per request instead of two.
  *
- * WITH: s (that setting); u (this process's previous usage event,
- * $2..$11, all NULL when there is none); k (the key's agent: $1 is the
- * key's SHA-256 as bytea text; no row: unknown, revoked or expired
- * key); r (a plain UPDATE of the agent's agent_rate row, which a
- * trigger creates with the agent, advancing the minute window and the
- * day counter, the latter only counting requests the minute limit let
- * through; no row: the agent is suspended).  A folded read adds its
- * own CTEs after these, may use k.id and k.restricted (the agent has
- * an allow-list), takes its parameters from $12, and joins its rows to
- * PV_AGENT_SQL_PROLOGUE_FROM, after the PV_AGENT_PROLOGUE_NCOLS
- * prologue columns: the statement must return at least one row when k
- * has one.  The caller sees the read's rows only once the prologue
- * has let the request through.
+ * WITH k: the SQL function's one row ($1 is the key's SHA-256 as bytea
+ * text; no row: unknown, revoked or expired key; NULL counters: the
+ * agent is suspended).  A folded read adds its own CTEs after it, may
+ * use k.id and k.restricted (the agent has an allow-list) and
+ * PV_AGENT_SQL_PROLOGUE_ALLOWED (the limits let this request through:
+ * reads skip their work when they do not), takes its parameters from
+ * $2, and joins its rows to PV_AGENT_SQL_PROLOGUE_FROM, after the
+ * PV_AGENT_PROLOGUE_NCOLS prologue columns: the statement must return
+ * at least one row when k has one.  The caller sees the read's rows
+ * only once the prologue has let the request through.
  */
 #define PV_AGENT_SQL_PROLOGUE_WITH \
-	"WITH s AS (SELECT set_config('synchronous_commit', 'off', true))," \
-	" u AS (" \
-	"  INSERT INTO usage_events (agent_id, endpoint, method," \
-	"   status, latency_us, merchant_id, order_id, gmv_minor," \
-	"   currency, request_id)" \
-	"  SELECT $2::bigint, $3, $4, $5::int, $6::int, $7::bigint," \
-	"   $8, $9::bigint, $10, $11 WHERE $2 IS NOT NULL)," \
-	" k AS MATERIALIZED (" \
-	"  SELECT a.id, a.public_id, a.name, a.status," \
-	"   a.per_minute_limit, a.daily_quota," \
-	"   EXISTS (SELECT 1 FROM agent_merchants m" \
-	"    WHERE m.agent_id = a.id) AS restricted" \
-	"  FROM api_keys k JOIN agents a ON a.id = k.agent_id" \
-	"  WHERE k.key_hash = $1::bytea AND k.revoked_at IS NULL" \
-	"   AND (k.expires_at IS NULL OR k.expires_at > now()))," \
-	" r AS (" \
-	"  UPDATE agent_rate AS r SET" \
-	"   minute_count = CASE WHEN r.minute_start =" \
-	"    date_trunc('minute', now()) THEN r.minute_count + 1" \
-	"    ELSE 1 END," \
-	"   minute_start = date_trunc('minute', now())," \
-	"   day_count = CASE WHEN r.day_start =" \
-	"    (now() AT TIME ZONE 'UTC')::date THEN r.day_count ELSE 0" \
-	"    END + CASE WHEN (CASE WHEN r.minute_start =" \
-	"     date_trunc('minute', now()) THEN r.minute_count + 1" \
-	"     ELSE 1 END) <= k.per_minute_limit THEN 1 ELSE 0 END," \
-	"   day_start = (now() AT TIME ZONE 'UTC')::date" \
-	"  FROM k WHERE r.agent_id = k.id AND k.status = 'active'" \
-	"  RETURNING r.minute_count, r.day_count," \
-	"   extract(epoch FROM r.minute_start)::bigint + 60" \
-	"    AS minute_reset," \
-	"   extract(epoch FROM (r.day_start + 1)::timestamp" \
-	"    AT TIME ZONE 'UTC')::bigint AS day_reset)"
+	"WITH k AS MATERIALIZED (SELECT * FROM pv_agent_prologue($1::bytea))"
 #define PV_AGENT_SQL_PROLOGUE_COLS \
 	" k.id, k.public_id, k.name, k.status," \
-	"  k.per_minute_limit, k.daily_quota, r.minute_count," \
-	"  r.day_count, r.minute_reset, r.day_reset, k.restricted," \
-	"  s.set_config"
-#define PV_AGENT_SQL_PROLOGUE_FROM " FROM k CROSS JOIN s LEFT JOIN r ON true"
-#define PV_AGENT_PROLOGUE_NCOLS    12
-#define PV_AGENT_PROLOGUE_NPARAMS  11
-#define PV_AGENT_KEY_LEN           72 /* prefix + 64 hex */
+	"  k.per_minute_limit, k.daily_quota, k.minute_count," \
+	"  k.day_count, k.minute_reset, k.day_reset, k.restricted"
+#define PV_AGENT_SQL_PROLOGUE_FROM " FROM k"
+#define PV_AGENT_SQL_PROLOGUE_ALLOWED \
+	" (k.minute_count <= k.per_minute_limit" \
+	"  AND k.day_count <= k.daily_quota)"
+#define PV_AGENT_PROLOGUE_NCOLS   11
+#define PV_AGENT_PROLOGUE_NPARAMS 1
+#define PV_AGENT_KEY_LEN          72 /* prefix + 64 hex */
 
 struct pv_agent {
 	const char *id;         /* internal id, for SQL parameters */
@@ -119,7 +81,7 @@ int pv_agent_authenticate(struct pv_ctx *ctx, const struct pv_req *req,
  * pv_agent_authenticate() with a read folded into the prologue
  * statement: sql is a string literal (as for PV_SQL: its address names
  * the prepared statement) built from the PV_AGENT_SQL_PROLOGUE_*
- * pieces, params its n (at most 8) parameters from $12.  On success
+ * pieces, params its n (at most 8) parameters from $2.  On success
  * *res holds the statement's rows, the read's columns from column
  * PV_AGENT_PROLOGUE_NCOLS; on failure nothing of the read is returned.
  * For routes flagged PV_ROUTE_AGENT_SELF.
@@ -133,15 +95,17 @@ int pv_agent_prologue(struct pv_ctx *ctx, const struct pv_req *req,
 
 /*
  * Keeps the usage event of the finished request of ctx->agent (status,
- * latency and ctx->usage) in ctx->unsent for the next statement.
+ * latency and ctx->usage) in ctx->unsent, and writes the batch when it
+ * is full or its oldest event has waited long enough.
  */
 void pv_agent_record(struct pv_ctx *ctx, const char *method, int status,
     long latency_us);
 
 /*
- * Sends a kept usage event on its own without waiting (the FastCGI
- * loop calls this when no request has come for a moment, and before
- * the process exits).  Failures are logged and the event kept.
+ * Sends the kept usage events, one statement, without waiting for it
+ * (the FastCGI loop also calls this when no request has come for a
+ * moment, and before the process exits).  If the statement cannot be
+ * sent the events are kept and the failure logged.
  */
 void pv_agent_flush(struct pv_ctx *ctx);
 

@@ -397,8 +397,8 @@ watch_signals(void)
 
 /*
  * Waits until a connection is waiting on the listening socket (1).
- * With a usage event kept, waits at most IDLE_FLUSH_MS and then writes
- * it (0), so analytics never lag behind an idle process.  The socket
+ * With usage events kept, waits at most IDLE_FLUSH_MS and then writes
+ * them (0), so analytics never lag behind an idle process.  The socket
  * is non-blocking: when several processes share it and another one
  * accepts first, FCGX_Accept_r() says EAGAIN instead of blocking with
  * an event unwritten.
@@ -409,7 +409,7 @@ wait_for_request(struct pv_ctx *ctx)
 	struct pollfd pfd = { 0, POLLIN, 0 };
 	int n;
 
-	n = poll(&pfd, 1, ctx->unsent.pending ? IDLE_FLUSH_MS : -1);
+	n = poll(&pfd, 1, ctx->unsent.n > 0 ? IDLE_FLUSH_MS : -1);
 	if (n == 0) {
 		ctx->now = time(NULL);
 		pv_agent_flush(ctx);

@@ -81,14 +81,18 @@ struct pv_usage {
 };
 
 /*
- * A finished request's usage event waiting to be written: it rides in
- * the next agent prologue statement of this process, or is sent on
- * its own when the process has been idle briefly (pv_agent_flush).
- * Process memory, not arena: it outlives the request.
+ * Finished requests' usage events waiting to be written, as text
+ * fields ("" = NULL).  A process writes them in batches, one
+ * statement per batch (pv_agent_record, pv_agent_flush): when
+ * PV_USAGE_BATCH are waiting, when the oldest has waited
+ * PV_USAGE_MAX_AGE_MS, when the process has been idle briefly, and
+ * before it exits.  Process memory, not arena: it outlives requests.
  */
+#define PV_USAGE_BATCH      32
+#define PV_USAGE_MAX_AGE_MS 250
 struct pv_usage_row {
-	int pending;          /* a row is waiting */
 	char agent_id[24];    /* internal agent id */
+	char at_us[24];       /* request start, microseconds since 1970 */
 	char endpoint[160];   /* route pattern */
 	char method[12];      /* request method */
 	char status[8];       /* HTTP status */
@@ -98,6 +102,11 @@ struct pv_usage_row {
 	char gmv_minor[24];   /* or "" */
 	char currency[4];     /* or "" */
 	char request_id[48];  /* X-Request-Id */
+};
+struct pv_usage_batch {
+	int n;                 /* rows waiting */
+	struct timespec first; /* monotonic time the oldest was kept */
+	struct pv_usage_row row[PV_USAGE_BATCH];
 };
 
 struct pv_agent;
@@ -125,7 +134,7 @@ struct pv_ctx {
 	struct pv_agent *agent;      /* authenticated agent, or NULL */
 	struct pv_idem *idem;        /* Idempotency-Key being served, or NULL */
 	struct pv_usage usage;       /* recorded after the response */
-	struct pv_usage_row unsent;  /* last request's usage, not yet written */
+	struct pv_usage_batch unsent; /* usage events not yet written */
 };
 
 /*

@@ -195,9 +195,10 @@
  * The same lookup folded into the agent prologue (pv_agent.h), one
  * statement per request: the prologue's columns, then the lookup's
  * (as above, from column PV_AGENT_PROLOGUE_NCOLS; NULL when there is
- * no such product), then two ordering columns.  $12 merchant public
- * id, $13 product public id (BY_ID) or platform id (BY_EXTERNAL); the
- * agent and its allow-list come from the prologue's k.
+ * no such product, or the limits turned the request away), then two
+ * ordering columns.  $2 merchant public id, $3 product public id
+ * (BY_ID) or platform id (BY_EXTERNAL); the agent and its allow-list
+ * come from the prologue's k.
  */
 #define PV_PRODUCTS_SQL_LOOKUP_FOLD_HEAD \
 	PV_AGENT_SQL_PROLOGUE_WITH \
@@ -207,7 +208,8 @@
 	" FROM k CROSS JOIN merchants m JOIN products p" \
 	" ON p.merchant_id = m.id" \
 	" LEFT JOIN variants v ON v.product_id = p.id" \
-	" WHERE m.public_id = $12 AND m.status = 'active'" \
+	" WHERE m.public_id = $2 AND m.status = 'active'" \
+	" AND" PV_AGENT_SQL_PROLOGUE_ALLOWED \
 	" AND (NOT k.restricted OR EXISTS (SELECT 1" \
 	"  FROM agent_merchants am" \
 	"  WHERE am.agent_id = k.id AND am.merchant_id = m.id))"
@@ -217,10 +219,10 @@
 	" ORDER BY x.v_position, x.v_id"
 #define PV_PRODUCTS_SQL_LOOKUP_FOLD_BY_ID \
 	PV_PRODUCTS_SQL_LOOKUP_FOLD_HEAD \
-	" AND p.public_id = $13" PV_PRODUCTS_SQL_LOOKUP_FOLD_TAIL
+	" AND p.public_id = $3" PV_PRODUCTS_SQL_LOOKUP_FOLD_TAIL
 #define PV_PRODUCTS_SQL_LOOKUP_FOLD_BY_EXTERNAL \
 	PV_PRODUCTS_SQL_LOOKUP_FOLD_HEAD \
-	" AND p.external_id = $13" PV_PRODUCTS_SQL_LOOKUP_FOLD_TAIL
+	" AND p.external_id = $3" PV_PRODUCTS_SQL_LOOKUP_FOLD_TAIL
 
 /*
  * The merchants in scope ($1 agent id, $2 restricted), a page of them
