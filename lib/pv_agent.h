@@ -12,12 +12,12 @@
  * pv_agent_authenticate() is the request prologue of every agent
  * endpoint (routes flagged PV_ROUTE_AGENT).  It costs one statement,
  * one round trip: pv_agent_prologue() in SQL (migration 0022) looks
- * the key's SHA-256 up and advances the agent's minute window and
- * UTC-day counters on the agent's single agent_rate row (so limits
- * hold exactly across processes and web nodes), and the counters
- * commit without waiting for the WAL flush.  Usage events of finished
- * requests are kept by pv_agent_record() and written in batches
- * (struct pv_usage_batch in pv_http.h).
+ * the key's SHA-256 up and counts the request in the agent's minute
+ * window and UTC day with the agent's own sequences, so limits hold
+ * exactly across processes and web nodes without a row lock per
+ * request (the migration explains why the counts are exact).  Usage
+ * events of finished requests are kept by pv_agent_record() and
+ * written in batches (struct pv_usage_batch in pv_http.h).
  *
  * Keys are "ak_live_" + 64 lowercase hex (32 CSPRNG bytes); only the
  * hash and a display prefix are stored.

@@ -4,9 +4,12 @@
  * and unknown keys, and events that arrive in usage_events exactly as
  * recorded, whatever their text.
  */
+#include <sys/wait.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "pv_agent.h"
 #include "pv_config.h"
@@ -156,10 +159,8 @@ START_TEST(test_agent_prologue_counts_and_limits)
 	ck_assert_str_eq(err.reason, "rate_limit_exceeded");
 	ck_assert_int_ge(err.retry_after, 1);
 	ck_assert_int_le(err.retry_after, 60);
-	ck_assert_str_eq(agent_value(PV_SQL("SELECT minute_count || '/'"
-	                                    " || day_count FROM agent_rate"
-	                                    " WHERE agent_id = $1::bigint")),
-	    "3/2");
+	ck_assert_int_eq(ctx.agent->minute_count, 3);
+	ck_assert_int_eq(ctx.agent->day_count, 2);
 }
 END_TEST
 
@@ -205,10 +206,9 @@ START_TEST(test_agent_prologue_refuses_bad_keys)
 	ck_assert_int_eq(authenticate(&resp, &err), -1);
 	ck_assert_int_eq(err.code, PV_E_FORBIDDEN);
 	ck_assert_str_eq(err.reason, "agent_suspended");
-	ck_assert_str_eq(agent_value(PV_SQL("SELECT minute_count FROM"
-	                                    " agent_rate WHERE agent_id ="
-	                                    " $1::bigint")),
-	    "0");
+	ck_assert_ptr_null(agent_value(PV_SQL("SELECT pg_sequence_last_value("
+	                                      " ('agent_rate_minute_' ||"
+	                                      " $1)::regclass)")));
 
 	/* Revoked: 401. */
 	(void)agent_value(PV_SQL("UPDATE agents SET status = 'active'"
@@ -217,6 +217,106 @@ START_TEST(test_agent_prologue_refuses_bad_keys)
 	                         " WHERE agent_id = $1::bigint RETURNING 1"));
 	ck_assert_int_eq(authenticate(&resp, &err), -1);
 	ck_assert_int_eq(err.code, PV_E_AUTH);
+}
+END_TEST
+
+START_TEST(test_agent_prologue_new_window_starts_at_one)
+{
+	struct pv_resp resp;
+	struct pv_err err;
+	int i;
+
+	not_at_a_minute_end();
+	for (i = 0; i < 3; i++)
+		(void)authenticate(&resp, &err); /* 1, 2, then refused */
+	ck_assert_int_eq(ctx.agent->minute_count, 3);
+
+	/* As if those were a minute ago: the next request opens a window. */
+	(void)agent_value(PV_SQL("UPDATE agent_rate SET minute_start ="
+	                         " minute_start - interval '1 minute'"
+	                         " WHERE agent_id = $1::bigint RETURNING 1"));
+	ck_assert_int_eq(authenticate(&resp, &err), 0);
+	ck_assert_int_eq(ctx.agent->minute_count, 1);
+	ck_assert_int_eq(ctx.agent->day_count, 3);
+
+	/* And yesterday: the day's count starts again too. */
+	(void)agent_value(PV_SQL("UPDATE agent_rate SET minute_start ="
+	                         " minute_start - interval '1 day',"
+	                         " day_start = day_start - 1"
+	                         " WHERE agent_id = $1::bigint RETURNING 1"));
+	ck_assert_int_eq(authenticate(&resp, &err), 0);
+	ck_assert_int_eq(ctx.agent->minute_count, 1);
+	ck_assert_int_eq(ctx.agent->day_count, 1);
+	ck_assert_str_eq(header(&resp, "X-Quota-Remaining"), "999");
+}
+END_TEST
+
+/*
+ * 3N requests from separate connections (as from separate processes
+ * and nodes), all at once, right when a new minute window must be
+ * opened: exactly N get through, and the counts handed out are 1..3N
+ * with none twice.
+ */
+START_TEST(test_agent_prologue_exact_when_window_opens)
+{
+	enum {
+		N = 10,
+		KIDS = 6,
+		EACH = 5
+	};
+	int go[2], out[2], i, j, allowed = 0, seen[3 * N + 1] = { 0 };
+	struct pv_resp resp;
+	struct pv_err err;
+	long c;
+	pid_t kid;
+
+	ck_assert_int_eq(KIDS * EACH, 3 * N);
+	not_at_a_minute_end();
+	make_agent("10", "1000");
+	(void)agent_value(PV_SQL("UPDATE agent_rate SET minute_start ="
+	                         " minute_start - interval '5 minutes'"
+	                         " WHERE agent_id = $1::bigint RETURNING 1"));
+	ck_assert_int_eq(pipe(go), 0);
+	ck_assert_int_eq(pipe(out), 0);
+	for (i = 0; i < KIDS; i++) {
+		if ((kid = fork()) == 0) {
+			char b;
+
+			struct pv_err e2 = { 0 };
+
+			ctx.db = pv_db_new(getenv("PIVOTA_DATABASE_URL"),
+			    "db_tests");
+			if (pv_db_ping(&ctx, &e2) == -1) /* connected first */
+				_exit(1);
+			(void)read(go[0], &b, 1);
+			for (j = 0; j < EACH; j++) {
+				c = authenticate(&resp, &err) == 0 ? 1 : 0;
+				c = c * 1000 +
+				    (ctx.agent != NULL ?
+				            ctx.agent->minute_count :
+				            0);
+				(void)write(out[1], &c, sizeof(c));
+			}
+			_exit(0);
+		}
+		ck_assert_int_gt(kid, 0);
+	}
+	close(out[1]);
+	for (i = 0; i < KIDS; i++)
+		(void)write(go[1], "g", 1);
+	while (read(out[0], &c, sizeof(c)) == sizeof(c)) {
+		allowed += (int)(c / 1000);
+		ck_assert_int_ge(c % 1000, 1);
+		ck_assert_int_le(c % 1000, 3 * N);
+		ck_assert_int_eq(seen[c % 1000]++, 0);
+		/* Allowed exactly when its place is within the limit. */
+		ck_assert_int_eq(c / 1000, c % 1000 <= N);
+	}
+	for (i = 0; i < KIDS; i++)
+		(void)wait(NULL);
+	ck_assert_int_eq(allowed, N);
+	for (i = 1; i <= 3 * N; i++)
+		ck_assert_int_eq(seen[i], 1);
 }
 END_TEST
 
@@ -340,6 +440,8 @@ agent_suite(void)
 	tcase_add_test(tc, test_agent_prologue_counts_and_limits);
 	tcase_add_test(tc, test_agent_prologue_daily_quota);
 	tcase_add_test(tc, test_agent_prologue_refuses_bad_keys);
+	tcase_add_test(tc, test_agent_prologue_new_window_starts_at_one);
+	tcase_add_test(tc, test_agent_prologue_exact_when_window_opens);
 	tcase_add_test(tc, test_agent_usage_batch_keeps_every_value);
 	tcase_add_test(tc, test_agent_usage_batch_is_written_when_full);
 	tcase_add_test(tc, test_agent_usage_kept_while_database_is_away);
