@@ -210,11 +210,32 @@ START_TEST(test_catalog_variant_updates_roll_up)
 	                              " product_search s ON s.product_id ="
 	                              " p.id WHERE p.external_id = 'p1'")),
 	    "false 0 false");
+	/*
+	 * Reserving stock (orders do, on every creation) changes nothing a
+	 * roll-up reads: the product and its search row stay as they were.
+	 */
+	ck_assert_int_eq(pv_db_exec(&ctx,
+	                     PV_SQL("UPDATE products SET updated_at ="
+	                            " '2001-01-01' WHERE external_id = 'p1'"),
+	                     0, NULL, NULL, &err),
+	    0);
+	ck_assert_int_eq(pv_db_exec(&ctx,
+	                     PV_SQL("UPDATE variants SET reserved_quantity ="
+	                            " reserved_quantity + 1 WHERE sku = 'H-M'"),
+	                     0, NULL, NULL, &err),
+	    0);
+	ck_assert_str_eq(value(PV_SQL("SELECT updated_at::date FROM products"
+	                              " WHERE external_id = 'p1'")),
+	    "2001-01-01");
 	ck_assert_int_eq(pv_db_exec(&ctx,
 	                     PV_SQL("UPDATE variants SET price_minor = 3900"
 	                            " WHERE sku = 'H-S'"),
 	                     0, NULL, NULL, &err),
 	    0);
+	ck_assert_str_eq(value(PV_SQL("SELECT updated_at > '2001-01-01'"
+	                              " FROM products WHERE external_id ="
+	                              " 'p1'")),
+	    "t");
 	ck_assert_str_eq(value(PV_SQL("SELECT s.price_e4 FROM product_search s"
 	                              " JOIN products p ON p.id ="
 	                              " s.product_id WHERE p.external_id ="
