@@ -100,14 +100,23 @@ take_over(struct pv_ctx *ctx, struct pv_idem *id, const char *hash, int stale_s,
 	return strcmp(PQcmdTuples(res), "1") == 0;
 }
 
-/* Gives back the key's advisory lock; a failure only costs a log line
- * (the lock ends with the connection anyway). */
+/*
+ * Gives back the key's advisory lock; a failure only costs a log line
+ * (the lock ends with the connection anyway).  Outside a transaction
+ * the statement is sent without waiting for its answer: the server
+ * releases the lock as soon as it reads it, and the response need not
+ * wait a round trip for that.
+ */
 static void
 unlock(struct pv_ctx *ctx, const struct pv_idem *id)
 {
 	struct pv_err err = { 0 };
+	int rc;
 
-	if (pv_db_exec(ctx, UNLOCK_SQL, 4, id->params, NULL, &err) == -1)
+	rc = pv_db_in_tx(ctx->db) ?
+	    pv_db_exec(ctx, UNLOCK_SQL, 4, id->params, NULL, &err) :
+	    pv_db_send(ctx, UNLOCK_SQL, 4, id->params, &err);
+	if (rc == -1)
 		pv_log_msg(PV_LOG_WARN, "%s idempotency lock not released: %s",
 		    ctx->request_id, err.msg);
 }
