@@ -30,7 +30,9 @@ struct pv_db {
 	PGconn *conn;      /* NULL until the first use */
 	char *conninfo;    /* how to connect */
 	char *app;         /* application_name */
-	int in_tx;         /* BEGIN sent, COMMIT/ROLLBACK not yet */
+	int in_tx;         /* in a transaction: BEGIN sent or begin_pending */
+	int begin_pending; /* BEGIN not sent yet: goes with the next statement
+	                    */
 	int pending;       /* a pv_db_send() result is still unread */
 	int retryable;     /* last failure was 40001 or 40P01 */
 	char sqlstate[6];  /* SQLSTATE of the last failure */
@@ -101,6 +103,7 @@ disconnect(struct pv_db *db)
 		PQfinish(db->conn);
 	db->conn = NULL;
 	db->in_tx = 0;
+	db->begin_pending = 0;
 	db->pending = 0;
 	forget_statements(db);
 }
@@ -129,10 +132,13 @@ connect_db(struct pv_db *db, time_t now, struct pv_err *err)
 	const char *const val[] = { db->conninfo, "3", db->app, "30",
 		"-c client_min_messages=warning", NULL };
 	char msg[200];
+	int pending;
 
 	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
 		return 0;
+	pending = db->begin_pending; /* a transaction not yet begun survives */
 	disconnect(db);
+	db->in_tx = db->begin_pending = pending;
 	if (now < db->down_until) {
 		PV_ERR(err, PV_E_UNAVAILABLE, NULL,
 		    "database unavailable (retrying shortly)");
@@ -228,32 +234,140 @@ drain(struct pv_db *db)
 	}
 }
 
+static int
+ok(const PGresult *r)
+{
+	return r != NULL &&
+	    (PQresultStatus(r) == PGRES_COMMAND_OK ||
+	        PQresultStatus(r) == PGRES_TUPLES_OK);
+}
+
+/*
+ * The prepared statement for sql: 1 with its name in name (*is_new: it
+ * still has to be prepared on this connection, and is remembered only
+ * by remember()), or 0 when the table is full (run it unprepared).
+ */
+static int
+statement_name(struct pv_db *db, const char *sql, char *name, size_t size,
+    int *is_new)
+{
+	struct stmt *s;
+
+	if ((s = slot_for(db, sql)) == NULL)
+		return 0;
+	*is_new = s->sql == NULL;
+	(void)snprintf(name, size, "s%u", *is_new ? db->nstmt + 1 : s->id);
+	return 1;
+}
+
+/* Records that sql is now prepared (under the name statement_name gave). */
+static void
+remember(struct pv_db *db, const char *sql)
+{
+	struct stmt *s = slot_for(db, sql);
+
+	if (s != NULL && s->sql == NULL) {
+		s->id = ++db->nstmt;
+		s->sql = sql;
+	}
+}
+
 /* Looks up or prepares sql; the statement name goes into name. */
 static int
 prepared(struct pv_db *db, const char *sql, int n, char *name, size_t size,
     PGresult **fail_res)
 {
-	struct stmt *s;
 	PGresult *r;
+	int is_new;
 
 	*fail_res = NULL;
-	if ((s = slot_for(db, sql)) == NULL)
+	if (statement_name(db, sql, name, size, &is_new) == 0)
 		return 0; /* table full: run unprepared */
-	if (s->sql == NULL) {
-		s->id = db->nstmt + 1;
-		if (snprintf(name, size, "s%u", s->id) < 0)
-			return -1;
+	if (is_new) {
 		r = PQprepare(db->conn, name, sql, n, NULL);
 		if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
 			*fail_res = r;
 			return -1;
 		}
 		PQclear(r);
-		db->nstmt++;
-		s->sql = sql;
-		return 1;
+		remember(db, sql);
 	}
-	return snprintf(name, size, "s%u", s->id) < 0 ? -1 : 1;
+	return 1;
+}
+
+/*
+ * The next result of a pipeline, reading the NULL that ends it (a
+ * PIPELINE_SYNC has none).
+ */
+static PGresult *
+next_result(PGconn *conn)
+{
+	PGresult *r = PQgetResult(conn), *end;
+
+	if (r != NULL && PQresultStatus(r) != PGRES_PIPELINE_SYNC &&
+	    (end = PQgetResult(conn)) != NULL)
+		PQclear(end); /* not expected: one result per statement */
+	return r;
+}
+
+/*
+ * The pending BEGIN, the statement (prepared first if new) and a sync,
+ * in one round trip (libpq pipeline mode).  Returns the first failure,
+ * or the statement's result; NULL if the connection failed.
+ */
+static PGresult *
+run_with_begin(struct pv_db *db, const char *sql, int n,
+    const char *const *params)
+{
+	PGresult *r, *res = NULL, *bad = NULL;
+	char name[16];
+	int named, is_new = 0, sent, steps, i;
+
+	db->begin_pending = 0;
+	named = statement_name(db, sql, name, sizeof(name), &is_new);
+	if (!PQenterPipelineMode(db->conn))
+		return NULL;
+	sent =
+	    PQsendQueryParams(db->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
+	if (sent && named && is_new)
+		sent = PQsendPrepare(db->conn, name, sql, n, NULL);
+	if (sent)
+		sent = named ? PQsendQueryPrepared(db->conn, name, n, params,
+		                   NULL, NULL, 0) :
+		               PQsendQueryParams(db->conn, sql, n, NULL, params,
+		                   NULL, NULL, 0);
+	if (!sent || !PQpipelineSync(db->conn)) {
+		(void)PQexitPipelineMode(db->conn);
+		return NULL;
+	}
+	steps = named && is_new ? 3 : 2;
+	for (i = 0; i < steps; i++) {
+		if ((r = next_result(db->conn)) == NULL)
+			break; /* connection lost */
+		if (i == steps - 1 && ok(r)) {
+			res = r;
+			break;
+		}
+		if (!ok(r) && bad == NULL)
+			bad = r; /* the first failure; the rest were skipped */
+		else
+			PQclear(r);
+		if (i == 1 && steps == 3 && bad == NULL)
+			remember(db, sql);
+	}
+	while ((r = PQgetResult(db->conn)) != NULL) {
+		int sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+
+		PQclear(r);
+		if (sync)
+			break;
+	}
+	(void)PQexitPipelineMode(db->conn);
+	if (bad != NULL) {
+		PQclear(res);
+		return bad;
+	}
+	return res;
 }
 
 /* One attempt: prepare if needed, execute.  Returns the result or NULL. */
@@ -264,6 +378,8 @@ run(struct pv_db *db, const char *sql, int n, const char *const *params)
 	char name[16];
 
 	drain(db);
+	if (db->begin_pending)
+		return run_with_begin(db, sql, n, params);
 	switch (prepared(db, sql, n, name, sizeof(name), &fail_res)) {
 	case 0:
 		return PQexecParams(db->conn, sql, n, NULL, params, NULL, NULL,
@@ -275,14 +391,6 @@ run(struct pv_db *db, const char *sql, int n, const char *const *params)
 	}
 }
 
-static int
-ok(const PGresult *r)
-{
-	return r != NULL &&
-	    (PQresultStatus(r) == PGRES_COMMAND_OK ||
-	        PQresultStatus(r) == PGRES_TUPLES_OK);
-}
-
 /* Runs a prepared statement; see pv_db.h. */
 int
 pv_db_exec(struct pv_ctx *ctx, const char *sql, int n,
@@ -290,7 +398,7 @@ pv_db_exec(struct pv_ctx *ctx, const char *sql, int n,
 {
 	struct pv_db *db = ctx->db;
 	PGresult *r;
-	int attempt;
+	int attempt, fresh, tx;
 
 	if (res != NULL)
 		*res = NULL;
@@ -299,10 +407,11 @@ pv_db_exec(struct pv_ctx *ctx, const char *sql, int n,
 	for (attempt = 0;; attempt++) {
 		if (connect_db(db, ctx->now, err) == -1)
 			return -1;
+		fresh = !db->in_tx || db->begin_pending;
 		r = run(db, sql, n, params);
 		if (ok(r))
 			break;
-		if (PQstatus(db->conn) == CONNECTION_OK || db->in_tx ||
+		if (PQstatus(db->conn) == CONNECTION_OK || !fresh ||
 		    attempt == 1) {
 			fail(db, r, err);
 			PQclear(r);
@@ -310,9 +419,14 @@ pv_db_exec(struct pv_ctx *ctx, const char *sql, int n,
 				disconnect(db);
 			return -1;
 		}
-		/* The server went away between requests: reconnect once. */
+		/*
+		 * The server went away between requests, or before this
+		 * transaction's first statement: reconnect once.
+		 */
 		PQclear(r);
+		tx = db->in_tx;
 		disconnect(db);
+		db->in_tx = db->begin_pending = tx;
 	}
 	db->last_ok = ctx->now;
 	if (res == NULL) {
@@ -395,9 +509,9 @@ pv_db_begin(struct pv_ctx *ctx, struct pv_err *err)
 		PV_ERR(err, PV_E_INTERNAL, NULL, "transaction already open");
 		return -1;
 	}
-	if (pv_db_exec(ctx, PV_SQL("BEGIN"), 0, NULL, NULL, err) == -1)
-		return -1;
+	/* Sent with the transaction's first statement: one round trip. */
 	ctx->db->in_tx = 1;
+	ctx->db->begin_pending = 1;
 	return 0;
 }
 
@@ -412,6 +526,10 @@ pv_db_end(struct pv_ctx *ctx, int commit, struct pv_err *err)
 
 	if (!db->in_tx)
 		return commit && err->code == PV_OK ? 0 : -1;
+	if (db->begin_pending) { /* no statement ran: nothing to end */
+		db->in_tx = db->begin_pending = 0;
+		return commit && err->code == PV_OK ? 0 : -1;
+	}
 	if (commit && err->code == PV_OK) {
 		rc = pv_db_exec(ctx, PV_SQL("COMMIT"), 0, NULL, NULL, err);
 		db->in_tx = 0;

@@ -189,6 +189,95 @@ START_TEST(test_db_exec_lost_in_tx_is_unavailable)
 END_TEST
 
 /* A killed session is noticed by the cheap check without a query. */
+/*
+ * BEGIN travels with the transaction's first statement (one round
+ * trip), and that statement really runs inside the transaction: on a
+ * connection not yet open, prepared for the first time, after a
+ * failure, and a transaction that ran nothing ends without a word.
+ */
+START_TEST(test_db_begin_goes_with_first_statement)
+{
+	struct pv_err err = { 0 };
+	PGresult *res;
+
+	ck_assert_int_eq(pv_db_begin(&ctx, &err), 0); /* not connected yet */
+	ck_assert(pv_db_in_tx(ctx.db));
+	ck_assert_int_eq(pv_db_exec(&ctx,
+	                     PV_SQL("CREATE TEMP TABLE lazy (k int PRIMARY KEY)"
+	                            " ON COMMIT DROP"),
+	                     0, NULL, NULL, &err),
+	    0);
+	ck_assert_int_eq(pv_db_exec(&ctx,
+	                     PV_SQL("SELECT now() = statement_timestamp()"), 0,
+	                     NULL, &res, &err),
+	    0);
+	ck_assert_str_eq(pv_db_get(res, 0, 0), "f"); /* an older BEGIN */
+	ck_assert_int_eq(pv_db_end(&ctx, 1, &err), 0);
+	ck_assert(!pv_db_in_tx(ctx.db));
+	/* ON COMMIT DROP: the table lived in that one transaction. */
+	ck_assert_int_eq(pv_db_exec(&ctx,
+	                     PV_SQL("SELECT to_regclass('pg_temp.lazy')"
+	                            " IS NULL"),
+	                     0, NULL, &res, &err),
+	    0);
+	ck_assert_str_eq(pv_db_get(res, 0, 0), "t");
+
+	/* A first statement that fails: rolled back, and the session is fine.
+	 */
+	ck_assert_int_eq(pv_db_begin(&ctx, &err), 0);
+	ck_assert_int_eq(pv_db_exec(&ctx, PV_SQL("SELECT 1/0 AS lazy_fails"), 0,
+	                     NULL, &res, &err),
+	    -1);
+	ck_assert_str_eq(pv_db_sqlstate(ctx.db), "22012");
+	ck_assert_int_eq(pv_db_end(&ctx, 0, &err), -1);
+	pv_err_clear(&err);
+	ck_assert_int_eq(pv_db_exec(&ctx, PV_SQL("SELECT 2"), 0, NULL, &res,
+	                     &err),
+	    0);
+	ck_assert_str_eq(pv_db_get(res, 0, 0), "2");
+
+	/* Nothing ran: nothing to commit. */
+	ck_assert_int_eq(pv_db_begin(&ctx, &err), 0);
+	ck_assert_int_eq(pv_db_end(&ctx, 1, &err), 0);
+	ck_assert(!pv_db_in_tx(ctx.db));
+}
+END_TEST
+
+/*
+ * The server closed the session between requests and a transaction
+ * starts: its BEGIN and first statement go again on a new connection.
+ */
+START_TEST(test_db_begin_reconnects_before_first_statement)
+{
+	struct pv_err err = { 0 };
+	const char *p[1];
+	PGresult *res;
+
+	ck_assert_int_eq(pv_db_exec(&ctx, PV_SQL("SELECT pg_backend_pid()"), 0,
+	                     NULL, &res, &err),
+	    0);
+	p[0] = pv_db_get(res, 0, 0);
+	ck_assert_int_eq(pv_db_exec(&other,
+	                     PV_SQL("SELECT pg_terminate_backend($1::int)"), 1,
+	                     p, &res, &err),
+	    0);
+	usleep(50000);
+	ck_assert_int_eq(pv_db_begin(&ctx, &err), 0);
+	ck_assert_int_eq(pv_db_exec(&ctx,
+	                     PV_SQL("SELECT txid_current_if_assigned() IS NULL,"
+	                            " txid_current() IS NOT NULL"),
+	                     0, NULL, &res, &err),
+	    0);
+	ck_assert_int_eq(pv_db_exec(&ctx,
+	                     PV_SQL("SELECT txid_current_if_assigned()"
+	                            " IS NOT NULL"),
+	                     0, NULL, &res, &err),
+	    0);
+	ck_assert_str_eq(pv_db_get(res, 0, 0), "t"); /* same transaction */
+	ck_assert_int_eq(pv_db_end(&ctx, 1, &err), 0);
+}
+END_TEST
+
 START_TEST(test_db_alive_notices_killed_session)
 {
 	struct pv_err err = { 0 };
@@ -368,6 +457,8 @@ db_suite(void)
 	tcase_add_test(tc, test_db_exec_one_requires_a_row);
 	tcase_add_test(tc, test_db_exec_reconnects_after_backend_killed);
 	tcase_add_test(tc, test_db_exec_lost_in_tx_is_unavailable);
+	tcase_add_test(tc, test_db_begin_goes_with_first_statement);
+	tcase_add_test(tc, test_db_begin_reconnects_before_first_statement);
 	tcase_add_test(tc, test_db_alive_notices_killed_session);
 	tcase_add_test(tc, test_db_ping_unreachable_is_unavailable);
 	tcase_add_test(tc, test_db_tx_retries_serialization_failures);
