@@ -31,11 +31,13 @@ struct pv_db {
 	char *conninfo;    /* how to connect */
 	char *app;         /* application_name */
 	int in_tx;         /* in a transaction: BEGIN sent or begin_pending */
-	int begin_pending; /* BEGIN not sent yet: goes with the next statement
-	                    */
-	int pending;       /* a pv_db_send() result is still unread */
-	int retryable;     /* last failure was 40001 or 40P01 */
-	char sqlstate[6];  /* SQLSTATE of the last failure */
+	int begin_pending; /* BEGIN not sent: goes with the next statement */
+	const char *defer_sql;     /* pv_db_defer(): goes with COMMIT */
+	int defer_n;               /* its number of parameters */
+	const char **defer_params; /* and their arena copies */
+	int pending;               /* a pv_db_send() result is still unread */
+	int retryable;             /* last failure was 40001 or 40P01 */
+	char sqlstate[6];          /* SQLSTATE of the last failure */
 	time_t down_until; /* fail fast until then after a failed connect */
 	time_t last_ok;    /* when the server last answered a statement */
 	unsigned nstmt;    /* statements prepared on this connection */
@@ -104,6 +106,7 @@ disconnect(struct pv_db *db)
 	db->conn = NULL;
 	db->in_tx = 0;
 	db->begin_pending = 0;
+	db->defer_sql = NULL;
 	db->pending = 0;
 	forget_statements(db);
 }
@@ -311,24 +314,25 @@ next_result(PGconn *conn)
 }
 
 /*
- * The pending BEGIN, the statement (prepared first if new) and a sync,
- * in one round trip (libpq pipeline mode).  Returns the first failure,
- * or the statement's result; NULL if the connection failed.
+ * In one round trip (libpq pipeline mode): BEGIN if begin, the
+ * statement (prepared first if new), COMMIT if commit, and a sync.
+ * Returns the first failure; else COMMIT's result if commit, else the
+ * statement's; NULL if the connection failed.
  */
 static PGresult *
-run_with_begin(struct pv_db *db, const char *sql, int n,
-    const char *const *params)
+run_pipeline(struct pv_db *db, int begin, const char *sql, int n,
+    const char *const *params, int commit)
 {
 	PGresult *r, *res = NULL, *bad = NULL;
 	char name[16];
-	int named, is_new = 0, sent, steps, i;
+	int named, is_new = 0, sent = 1, steps, i, stmt;
 
-	db->begin_pending = 0;
 	named = statement_name(db, sql, name, sizeof(name), &is_new);
 	if (!PQenterPipelineMode(db->conn))
 		return NULL;
-	sent =
-	    PQsendQueryParams(db->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
+	if (begin)
+		sent = PQsendQueryParams(db->conn, "BEGIN", 0, NULL, NULL, NULL,
+		    NULL, 0);
 	if (sent && named && is_new)
 		sent = PQsendPrepare(db->conn, name, sql, n, NULL);
 	if (sent)
@@ -336,15 +340,19 @@ run_with_begin(struct pv_db *db, const char *sql, int n,
 		                   NULL, NULL, 0) :
 		               PQsendQueryParams(db->conn, sql, n, NULL, params,
 		                   NULL, NULL, 0);
+	if (sent && commit)
+		sent = PQsendQueryParams(db->conn, "COMMIT", 0, NULL, NULL,
+		    NULL, NULL, 0);
 	if (!sent || !PQpipelineSync(db->conn)) {
 		(void)PQexitPipelineMode(db->conn);
 		return NULL;
 	}
-	steps = named && is_new ? 3 : 2;
+	stmt = (begin ? 1 : 0) + (named && is_new ? 1 : 0);
+	steps = stmt + 1 + (commit ? 1 : 0);
 	for (i = 0; i < steps; i++) {
 		if ((r = next_result(db->conn)) == NULL)
 			break; /* connection lost */
-		if (i == steps - 1 && ok(r)) {
+		if (i == steps - 1 && ok(r) && bad == NULL) {
 			res = r;
 			break;
 		}
@@ -352,8 +360,8 @@ run_with_begin(struct pv_db *db, const char *sql, int n,
 			bad = r; /* the first failure; the rest were skipped */
 		else
 			PQclear(r);
-		if (i == 1 && steps == 3 && bad == NULL)
-			remember(db, sql);
+		if (i == stmt - 1 && named && is_new && bad == NULL)
+			remember(db, sql); /* its PREPARE succeeded */
 	}
 	while ((r = PQgetResult(db->conn)) != NULL) {
 		int sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
@@ -378,8 +386,10 @@ run(struct pv_db *db, const char *sql, int n, const char *const *params)
 	char name[16];
 
 	drain(db);
-	if (db->begin_pending)
-		return run_with_begin(db, sql, n, params);
+	if (db->begin_pending) {
+		db->begin_pending = 0;
+		return run_pipeline(db, 1, sql, n, params, 0);
+	}
 	switch (prepared(db, sql, n, name, sizeof(name), &fail_res)) {
 	case 0:
 		return PQexecParams(db->conn, sql, n, NULL, params, NULL, NULL,
@@ -515,6 +525,80 @@ pv_db_begin(struct pv_ctx *ctx, struct pv_err *err)
 	return 0;
 }
 
+/* Queues a statement for the COMMIT's round trip; see pv_db.h. */
+int
+pv_db_defer(struct pv_ctx *ctx, const char *sql, int n,
+    const char *const *params, struct pv_err *err)
+{
+	struct pv_db *db = ctx->db;
+	const char **p;
+	int i;
+
+	if (!db->in_tx || db->defer_sql != NULL) {
+		PV_ERR(err, PV_E_INTERNAL, NULL, "%s",
+		    db->in_tx ? "a statement is already deferred" :
+		                "pv_db_defer outside a transaction");
+		return -1;
+	}
+	if ((p = pv_arena_calloc(ctx->arena, (size_t)n + 1, sizeof(*p), err)) ==
+	    NULL)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (params[i] != NULL &&
+		    (p[i] = pv_arena_strdup(ctx->arena, params[i], err)) ==
+		        NULL)
+			return -1;
+	db->defer_sql = sql;
+	db->defer_n = n;
+	db->defer_params = p;
+	return 0;
+}
+
+/*
+ * COMMIT with the deferred statement before it, one round trip.  If
+ * either fails the transaction is rolled back (a failed statement left
+ * it open and aborted) and the failure recorded.
+ */
+static int
+commit_deferred(struct pv_ctx *ctx, struct pv_err *err)
+{
+	struct pv_err ignored = { 0 };
+	struct pv_db *db = ctx->db;
+	PGresult *r = NULL;
+	int begin = db->begin_pending;
+
+	db->begin_pending = 0;
+	db->retryable = 0;
+	db->sqlstate[0] = '\0';
+	if (begin) /* nothing ran yet: a closed connection may be reopened */
+		(void)connect_db(db, ctx->now, err);
+	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK) {
+		drain(db);
+		r = run_pipeline(db, begin, db->defer_sql, db->defer_n,
+		    db->defer_params, 1);
+	}
+	db->defer_sql = NULL;
+	if (ok(r)) {
+		PQclear(r);
+		db->in_tx = 0;
+		db->last_ok = ctx->now;
+		return 0;
+	}
+	if (db->conn == NULL) {
+		if (err->code == PV_OK)
+			PV_ERR(err, PV_E_UNAVAILABLE, NULL,
+			    "database: connection lost in a transaction");
+	} else {
+		fail(db, r, err);
+	}
+	PQclear(r);
+	if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK ||
+	    pv_db_exec(ctx, PV_SQL("ROLLBACK"), 0, NULL, NULL, &ignored) == -1)
+		disconnect(db);
+	db->in_tx = 0;
+	return -1;
+}
+
 /* Ends a transaction: COMMIT when asked and nothing failed. */
 int
 pv_db_end(struct pv_ctx *ctx, int commit, struct pv_err *err)
@@ -526,6 +610,9 @@ pv_db_end(struct pv_ctx *ctx, int commit, struct pv_err *err)
 
 	if (!db->in_tx)
 		return commit && err->code == PV_OK ? 0 : -1;
+	if (commit && err->code == PV_OK && db->defer_sql != NULL)
+		return commit_deferred(ctx, err);
+	db->defer_sql = NULL;
 	if (db->begin_pending) { /* no statement ran: nothing to end */
 		db->in_tx = db->begin_pending = 0;
 		return commit && err->code == PV_OK ? 0 : -1;

@@ -62,8 +62,20 @@ void pv_db_settle(struct pv_ctx *ctx);
 int pv_db_exec_one(struct pv_ctx *ctx, const char *sql, int n,
     const char *const *params, PGresult **res, struct pv_err *err);
 
-/* BEGIN.  Transactions do not nest. */
+/*
+ * BEGIN.  Transactions do not nest.  The BEGIN itself is sent with the
+ * transaction's first statement (one round trip for both).
+ */
 int pv_db_begin(struct pv_ctx *ctx, struct pv_err *err);
+
+/*
+ * Queues a statement whose result nobody needs (at most one) to run
+ * last in this transaction, sent with its COMMIT in one round trip.  It
+ * is dropped if the transaction rolls back; if it fails, the commit
+ * fails (pv_db_end() reports it and rolls back).  Parameters are copied.
+ */
+int pv_db_defer(struct pv_ctx *ctx, const char *sql, int n,
+    const char *const *params, struct pv_err *err);
 
 /*
  * COMMIT if commit is non-zero and no error is recorded in err, else

@@ -205,32 +205,40 @@ in_flight:
 	return -1;
 }
 
-/* Stores resp for id, or releases the key after a 5xx. */
+/* Forgets a key whose request failed on our side (5xx). */
+#define RELEASE_SQL \
+	PV_SQL("DELETE FROM idempotency_keys WHERE agent_id = $1::bigint" \
+	       " AND method = $2 AND path = $3 AND key = $4")
+
+/* Keeps a key's final response. */
+#define DONE_SQL \
+	PV_SQL("UPDATE idempotency_keys SET state = 'done'," \
+	       " status = $5::int, content_type = $6, body = $7" \
+	       " WHERE agent_id = $1::bigint AND method = $2" \
+	       " AND path = $3 AND key = $4")
+
+/*
+ * Stores resp for id, or releases the key after a 5xx: now, or (in) as
+ * the last statement of the open transaction, sent with its COMMIT.
+ */
 static int
 store(struct pv_ctx *ctx, const struct pv_idem *id, const struct pv_resp *resp,
-    struct pv_err *err)
+    int in, struct pv_err *err)
 {
 	const char *p[7];
 	char st[16];
 
 	memcpy(p, id->params, sizeof(id->params));
 	if (resp->status >= 500)
-		return pv_db_exec(ctx,
-		    PV_SQL("DELETE FROM idempotency_keys WHERE agent_id ="
-		           " $1::bigint AND method = $2 AND path = $3"
-		           " AND key = $4"),
-		    4, p, NULL, err);
+		return in ? pv_db_defer(ctx, RELEASE_SQL, 4, p, err) :
+		            pv_db_exec(ctx, RELEASE_SQL, 4, p, NULL, err);
 	snprintf(st, sizeof(st), "%d", resp->status);
 	p[4] = st;
 	p[5] = resp->content_type != NULL ? resp->content_type :
 	                                    "application/json";
 	p[6] = resp->body != NULL ? resp->body : "";
-	return pv_db_exec(ctx,
-	    PV_SQL("UPDATE idempotency_keys SET state = 'done',"
-	           " status = $5::int, content_type = $6, body = $7"
-	           " WHERE agent_id = $1::bigint AND method = $2"
-	           " AND path = $3 AND key = $4"),
-	    7, p, NULL, err);
+	return in ? pv_db_defer(ctx, DONE_SQL, 7, p, err) :
+	            pv_db_exec(ctx, DONE_SQL, 7, p, NULL, err);
 }
 
 /* Stores or releases the claimed key; see pv_idem.h. */
@@ -243,7 +251,7 @@ pv_idem_finish(struct pv_ctx *ctx, const struct pv_resp *resp)
 	if (id == NULL)
 		return;
 	ctx->idem = NULL;
-	if (store(ctx, id, resp, &err) == -1)
+	if (store(ctx, id, resp, 0, &err) == -1)
 		pv_log_msg(PV_LOG_ERROR, "%s idempotency record not saved: %s",
 		    ctx->request_id, err.msg);
 	unlock(ctx, id);
@@ -256,7 +264,7 @@ pv_idem_finish_tx(struct pv_ctx *ctx, const struct pv_resp *resp,
 {
 	if (ctx->idem == NULL)
 		return 0;
-	return store(ctx, ctx->idem, resp, err);
+	return store(ctx, ctx->idem, resp, 1, err);
 }
 
 void

@@ -44,7 +44,9 @@ void pv_idem_finish(struct pv_ctx *ctx, const struct pv_resp *resp);
  * For a handler whose final write and response are decided together:
  * stores resp for ctx->idem inside the caller's open transaction, so
  * the change and its idempotency record commit (or roll back) as one,
- * with one durable commit.  Once that transaction has committed, call
+ * with one durable commit (the record's statement is sent with the
+ * COMMIT: pv_db_defer(), so it must be the transaction's last write).
+ * Once that transaction has committed, call
  * pv_idem_committed() so the router's pv_idem_finish() does nothing; if
  * it rolled back, do not, and the router records the error response as
  * usual.  Both do nothing without a claimed key.

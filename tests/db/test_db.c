@@ -278,6 +278,87 @@ START_TEST(test_db_begin_reconnects_before_first_statement)
 }
 END_TEST
 
+/*
+ * A deferred statement runs last, with the COMMIT; is dropped by a
+ * rollback; and when it fails the commit fails and nothing of the
+ * transaction stays.
+ */
+START_TEST(test_db_defer_goes_with_commit)
+{
+	struct pv_err err = { 0 };
+	const char *p[1];
+	PGresult *res;
+
+	ck_assert_int_eq(pv_db_exec(&ctx,
+	                     PV_SQL("CREATE TEMP TABLE d (k int PRIMARY KEY)"),
+	                     0, NULL, NULL, &err),
+	    0);
+	ck_assert_int_eq(pv_db_defer(&ctx, PV_SQL("INSERT INTO d VALUES (1)"),
+	                     0, NULL, &err),
+	    -1); /* outside a transaction */
+	ck_assert_int_eq(err.code, PV_E_INTERNAL);
+	pv_err_clear(&err);
+
+	/* Only a deferred statement: BEGIN, it and COMMIT in one go. */
+	ck_assert_int_eq(pv_db_begin(&ctx, &err), 0);
+	p[0] = "1";
+	ck_assert_int_eq(pv_db_defer(&ctx,
+	                     PV_SQL("INSERT INTO d VALUES ($1::int)"), 1, p,
+	                     &err),
+	    0);
+	ck_assert_int_eq(pv_db_end(&ctx, 1, &err), 0);
+
+	/* After other statements; the parameter was copied. */
+	char two[2] = "2";
+	ck_assert_int_eq(pv_db_begin(&ctx, &err), 0);
+	ck_assert_int_eq(pv_db_exec(&ctx, PV_SQL("INSERT INTO d VALUES (3)"), 0,
+	                     NULL, NULL, &err),
+	    0);
+	p[0] = two;
+	ck_assert_int_eq(pv_db_defer(&ctx,
+	                     PV_SQL("INSERT INTO d VALUES ($1::int)"), 1, p,
+	                     &err),
+	    0);
+	two[0] = '9';
+	ck_assert_int_eq(pv_db_end(&ctx, 1, &err), 0);
+
+	/* Rolled back: neither happened. */
+	ck_assert_int_eq(pv_db_begin(&ctx, &err), 0);
+	ck_assert_int_eq(pv_db_exec(&ctx, PV_SQL("INSERT INTO d VALUES (4)"), 0,
+	                     NULL, NULL, &err),
+	    0);
+	p[0] = "5";
+	ck_assert_int_eq(pv_db_defer(&ctx,
+	                     PV_SQL("INSERT INTO d VALUES ($1::int)"), 1, p,
+	                     &err),
+	    0);
+	ck_assert_int_eq(pv_db_end(&ctx, 0, &err), -1);
+
+	/* The deferred one fails: the commit fails, 6 is not kept. */
+	pv_err_clear(&err);
+	ck_assert_int_eq(pv_db_begin(&ctx, &err), 0);
+	ck_assert_int_eq(pv_db_exec(&ctx, PV_SQL("INSERT INTO d VALUES (6)"), 0,
+	                     NULL, NULL, &err),
+	    0);
+	p[0] = "1"; /* a duplicate key */
+	ck_assert_int_eq(pv_db_defer(&ctx,
+	                     PV_SQL("INSERT INTO d VALUES ($1::int)"), 1, p,
+	                     &err),
+	    0);
+	ck_assert_int_eq(pv_db_end(&ctx, 1, &err), -1);
+	ck_assert_int_eq(err.code, PV_E_CONFLICT);
+	ck_assert(!pv_db_in_tx(ctx.db));
+
+	pv_err_clear(&err);
+	ck_assert_int_eq(pv_db_exec(&ctx,
+	                     PV_SQL("SELECT string_agg(k::text, ',' ORDER BY k)"
+	                            " FROM d"),
+	                     0, NULL, &res, &err),
+	    0);
+	ck_assert_str_eq(pv_db_get(res, 0, 0), "1,2,3");
+}
+END_TEST
+
 START_TEST(test_db_alive_notices_killed_session)
 {
 	struct pv_err err = { 0 };
@@ -459,6 +540,7 @@ db_suite(void)
 	tcase_add_test(tc, test_db_exec_lost_in_tx_is_unavailable);
 	tcase_add_test(tc, test_db_begin_goes_with_first_statement);
 	tcase_add_test(tc, test_db_begin_reconnects_before_first_statement);
+	tcase_add_test(tc, test_db_defer_goes_with_commit);
 	tcase_add_test(tc, test_db_alive_notices_killed_session);
 	tcase_add_test(tc, test_db_ping_unreachable_is_unavailable);
 	tcase_add_test(tc, test_db_tx_retries_serialization_failures);
