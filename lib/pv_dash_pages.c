@@ -1,8 +1,9 @@
 /*
  * The dashboard's pages: overview with server-drawn SVG charts, orders
- * (filters, search, pages, CSV), one order, products and sync,
- * connections and settings.  Every query is scoped by the session's
- * merchant id, so another merchant's object is simply not found (404).
+ * (filters, search, pages, CSV), one order, connections and settings
+ * (products and the catalog sync are in pv_dash_products.c).  Every
+ * query is scoped by the session's merchant id, so another merchant's
+ * object is simply not found (404).
  * Query results are bound to templates by column name: the SQL names
  * its columns after the slots, and formats money (pv_money_text) and
  * times (pv_ts) itself.
@@ -16,14 +17,12 @@
 #include "pv_money.h"
 #include "pv_payment.h"
 #include "pv_shopify.h"
-#include "pv_sync.h"
 #include "pv_valid.h"
 
-#define ORDERS_PAGE   50     /* orders per page */
-#define PRODUCTS_PAGE 50     /* products per page */
-#define CSV_MAX       100000 /* rows in one export */
-#define CHART_W       640    /* SVG chart width */
-#define CHART_H       180    /* SVG chart plot height */
+#define ORDERS_PAGE 50     /* orders per page */
+#define CSV_MAX     100000 /* rows in one export */
+#define CHART_W     640    /* SVG chart width */
+#define CHART_H     180    /* SVG chart plot height */
 
 /* Arguments binding each column of row r by its name, then extra. */
 static struct pv_tmpl_arg *
@@ -82,6 +81,13 @@ partial(struct dash *d, const char *tmpl, const struct pv_tmpl_arg *args,
 {
 	return pv_tmpl_render_html(d->ctx->tmpl, tmpl, args, d->ctx->arena,
 	    PV_DASH_PAGE_MAX, out, err);
+}
+
+int
+pv_dash_partial(struct dash *d, const char *tmpl,
+    const struct pv_tmpl_arg *args, struct pv_html *out, struct pv_err *err)
+{
+	return partial(d, tmpl, args, out, err);
 }
 
 static const char *
@@ -649,113 +655,6 @@ pv_dash_order(struct dash *d, struct pv_err *err)
 	}
 }
 
-/* ---- Products ----------------------------------------------------- */
-
-/* GET /dashboard/products?page= */
-int
-pv_dash_products(struct dash *d, struct pv_err *err)
-{
-	const char *pg = pv_dash_field(d, "page");
-	const char *p[3] = { d->s.merchant_id, NULL, NULL };
-	struct pv_sync_status st;
-	struct pv_err se = { 0 };
-	struct pv_html list, sync;
-	int64_t page = 1;
-	char lim[16], off[24];
-	PGresult *res, *cnt;
-
-	if (*pg != '\0' &&
-	    pv_valid_int64(pg, 1, 100000, &page, "page", err) == -1)
-		return -1;
-	snprintf(lim, sizeof(lim), "%d", PRODUCTS_PAGE);
-	snprintf(off, sizeof(off), "%lld",
-	    (long long)(page - 1) * PRODUCTS_PAGE);
-	p[1] = lim;
-	p[2] = off;
-	if (pv_db_exec(d->ctx,
-	        PV_SQL(
-	            "SELECT public_id AS id, title, status, "
-	            "coalesce(pv_money_text(price_minor, currency_exponent), "
-	            "'') AS price, currency, inventory_quantity::text AS "
-	            "stock, variant_count::text AS variants, "
-	            "CASE WHEN in_stock THEN 'in stock' ELSE 'out of stock' "
-	            "END AS availability "
-	            "FROM products WHERE merchant_id = $1 "
-	            "ORDER BY title, id LIMIT $2::int OFFSET $3::int"),
-	        3, p, &res, err) == -1 ||
-	    rows(d, "partials/product_row.html", res, NULL, &list, err) == -1 ||
-	    pv_db_exec(d->ctx,
-	        PV_SQL("SELECT count(*)::text, count(*) FILTER (WHERE "
-	               "status = 'active')::text FROM products "
-	               "WHERE merchant_id = $1"),
-	        1, p, &cnt, err) == -1)
-		return -1;
-	if (pv_sync_status(d->ctx, d->s.merchant, &st, &se) == -1) {
-		if (se.code != PV_E_NOTFOUND) {
-			*err = se;
-			return -1;
-		}
-		{
-			struct pv_tmpl_arg a[] = { PV_END };
-			if (partial(d, "partials/sync_none.html", a, &sync,
-			        err) == -1)
-				return -1;
-		}
-	} else {
-		const char *n = num(d, st.products, err);
-		const char *pages = num(d, st.pages, err);
-		struct pv_tmpl_arg a[] = {
-			PV_TEXT("shop", st.shop),
-			PV_TEXT("state", st.state),
-			PV_TEXT("products", n != NULL ? n : ""),
-			PV_TEXT("pages", pages != NULL ? pages : ""),
-			PV_TEXT("started", st.started_at ? st.started_at : "—"),
-			PV_TEXT("finished",
-			    st.finished_at ? st.finished_at : "—"),
-			PV_TEXT("error", st.error ? st.error : ""),
-			PV_TEXT("csrf", d->csrf),
-			PV_END,
-		};
-		if (n == NULL || pages == NULL ||
-		    partial(d, "partials/sync_status.html", a, &sync, err) ==
-		        -1)
-			return -1;
-	}
-	{
-		const char *prev = page > 1 ? num(d, page - 1, err) : "";
-		const char *next = page * PRODUCTS_PAGE <
-		        strtoll(PQgetvalue(cnt, 0, 0), NULL, 10) ?
-		    num(d, page + 1, err) :
-		    "";
-		struct pv_tmpl_arg a[] = {
-			PV_HTML("rows", &list),
-			PV_HTML("sync", &sync),
-			PV_TEXT("total", PQgetvalue(cnt, 0, 0)),
-			PV_TEXT("active", PQgetvalue(cnt, 0, 1)),
-			PV_TEXT("prev", prev ? prev : ""),
-			PV_TEXT("next", next ? next : ""),
-			PV_END,
-		};
-		return pv_dash_page(d, 200, "Products", "products.html", a,
-		    err);
-	}
-}
-
-/* POST /dashboard/products/sync: enqueue the catalog sync job. */
-int
-pv_dash_sync(struct dash *d, struct pv_err *err)
-{
-	struct pv_sync_status st;
-	int enqueued = 0;
-
-	if (pv_sync_request(d->ctx, d->s.merchant, &enqueued, &st, err) == -1)
-		return -1;
-	return pv_dash_redirect(d,
-	    enqueued ? "/dashboard/products?m=sync" :
-	               "/dashboard/products?m=syncing",
-	    err);
-}
-
 /* ---- Connections -------------------------------------------------- */
 
 /* GET /dashboard/connections */
@@ -801,6 +700,8 @@ pv_dash_connections(struct dash *d, struct pv_err *err)
 		int hp = PQntuples(psp) == 1,
 		    hs = PQntuples(shop) == 1 &&
 		    PQgetvalue(shop, 0, 4)[0] == 't';
+		struct pv_html shop_sync = PV_HTML_LIT("");
+		struct pv_tmpl_arg sa[] = { PV_TEXT("csrf", d->csrf), PV_END };
 		struct pv_tmpl_arg a[] = {
 			PV_TEXT("csrf", d->csrf),
 			PV_TEXT("psp_status",
@@ -819,8 +720,15 @@ pv_dash_connections(struct dash *d, struct pv_err *err)
 			PV_TEXT("adyen_url", adyen_url),
 			PV_TEXT("shopify_url", shopify_url),
 			PV_HTML("events", &events),
+			PV_HTML("shop_sync", &shop_sync),
 			PV_END,
 		};
+
+		/* Onboarding: a connected store's catalog is one click away. */
+		if (hs &&
+		    partial(d, "partials/shop_sync.html", sa, &shop_sync,
+		        err) == -1)
+			return -1;
 		return pv_dash_page(d, 200, "Connections", "connections.html",
 		    a, err);
 	}
