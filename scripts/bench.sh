@@ -390,7 +390,9 @@ bench_dashboard() {
 		out=$(curl -s -H "$cookie" -w '\n%{http_code}' "$BASE$path")
 		code=${out##*$'\n'}
 		[ "$code" = 200 ] || pv_die "dashboard $path answers $code, not 200"
-		echo "$out" | grep -Eq -- "$x" ||
+		# (A here-string: grep -q leaves a pipe early, which fails
+		# a writer under pipefail.)
+		grep -Eq -- "$x" <<<"$out" ||
 		    pv_die "dashboard $path does not show $x"
 	done
 	# log_mark, then srv_times: the dashboard's request times (ms)
