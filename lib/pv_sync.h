@@ -65,7 +65,8 @@ int pv_sync_status(struct pv_ctx *ctx, const char *merchant,
 /*
  * Whether the run st describes has ended: 1 once it is done or failed
  * (state failed, or its job dead before the run was done), with
- * *failed set for the latter; 0 while it is queued or running.
+ * *failed set for the latter; 0 while it is queued or running, and
+ * before the first run.
  */
 int pv_sync_ended(const struct pv_sync_status *st, int *failed);
 
