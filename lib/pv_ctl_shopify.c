@@ -166,16 +166,6 @@ sync_out(const struct pv_sync_status *st, int enqueued, int with_enqueued,
 	return o;
 }
 
-/* Whether the run st describes has ended, and how. */
-static int
-sync_ended(const struct pv_sync_status *st, int *failed)
-{
-	*failed = strcmp(st->state, "failed") == 0 ||
-	    (st->job_state != NULL && strcmp(st->job_state, "dead") == 0 &&
-	        strcmp(st->state, "done") != 0);
-	return strcmp(st->state, "done") == 0 || *failed;
-}
-
 /*
  * pivotactl sync-products MERCHANT [--status] [--wait] [--timeout S]:
  * enqueues a catalogue sync (unless one is queued or running: then it
@@ -208,7 +198,7 @@ pv_ctl_sync_products(struct pv_ctx *ctx, int argc, char **argv,
 	            pv_sync_status(ctx, merchant, &st, err) :
 	            pv_sync_request(ctx, merchant, &enqueued, &st, err)) == -1)
 		return -1;
-	while (wait != NULL && !sync_ended(&st, &failed)) {
+	while (wait != NULL && !pv_sync_ended(&st, &failed)) {
 		/* Until it starts, the counters are the last run's. */
 		if (strcmp(st.state, "queued") == 0)
 			snprintf(line, sizeof(line), "%s: queued (job %s)",

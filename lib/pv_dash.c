@@ -29,7 +29,9 @@ static const struct {
 	    "selling." },
 	{ "saved", "Saved." },
 	{ "psp", "Payment provider connected and verified." },
-	{ "shop", "Shopify store connected and verified." },
+	{ "shop",
+	    "Shopify store connected and verified. Sync your catalog to "
+	    "copy its products." },
 	{ "sync", "Catalog sync queued." },
 	{ "syncing", "A catalog sync is already queued or running." },
 	{ "password",
@@ -401,6 +403,7 @@ static const struct route routes[] = {
 	{ PV_POST, "/orders/:id/refund", pv_dash_refund,
 	    NEED_SESSION | NEED_CSRF },
 	{ PV_GET, "/products", pv_dash_products, NEED_SESSION },
+	{ PV_GET, "/products/sync", pv_dash_sync_page, NEED_SESSION },
 	{ PV_POST, "/products/sync", pv_dash_sync, NEED_SESSION | NEED_CSRF },
 	{ PV_GET, "/connections", pv_dash_connections, NEED_SESSION },
 	{ PV_POST, "/connections/psp", pv_dash_connect_psp,

@@ -293,15 +293,27 @@ pv_dash_session_load(struct pv_ctx *ctx, const char *token,
 	        -1)
 		return -1;
 	p[0] = hex;
+	/*
+	 * last_seen moves at most once a minute: a write on every page
+	 * would cost each one a durable commit, and the pages of one
+	 * browser would queue on the session's row.  An UPDATE of no row
+	 * writes nothing, so the statement is then a plain read.
+	 */
 	if (pv_db_exec(ctx,
-	        PV_SQL("UPDATE dashboard_sessions s SET last_seen = now() "
-	               "FROM merchant_users u JOIN merchants m "
+	        PV_SQL("WITH s AS (SELECT s.id, u.id AS user_id, u.email, "
+	               "m.id AS merchant_id, m.public_id, m.business_name, "
+	               "encode(s.csrf_secret, 'hex') AS csrf, s.last_seen "
+	               "FROM dashboard_sessions s JOIN merchant_users u "
+	               "ON u.id = s.user_id JOIN merchants m "
 	               "ON m.id = u.merchant_id "
 	               "WHERE s.token_hash = decode($1, 'hex') "
-	               "AND u.id = s.user_id AND s.revoked_at IS NULL "
-	               "AND s.expires_at > now() AND m.status = 'active' "
-	               "RETURNING s.id, u.id, u.email, m.id, m.public_id, "
-	               "m.business_name, encode(s.csrf_secret, 'hex')"),
+	               "AND s.revoked_at IS NULL AND s.expires_at > now() "
+	               "AND m.status = 'active'), "
+	               "touch AS (UPDATE dashboard_sessions SET last_seen = "
+	               "now() WHERE id = (SELECT id FROM s WHERE last_seen < "
+	               "now() - interval '1 minute')) "
+	               "SELECT id, user_id, email, merchant_id, public_id, "
+	               "business_name, csrf FROM s"),
 	        1, p, &res, err) == -1)
 		return -1;
 	if (PQntuples(res) != 1) {

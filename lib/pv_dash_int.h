@@ -43,14 +43,15 @@ int pv_dash_set_cookie(struct dash *d, const char *name, const char *value,
  */
 int pv_dash_rows(struct dash *d, const char *tmpl, const PGresult *res,
     const struct pv_tmpl_arg *extra, struct pv_html *out, struct pv_err *err);
+/* Partial tmpl rendered with args into *out (arena memory). */
+int pv_dash_partial(struct dash *d, const char *tmpl,
+    const struct pv_tmpl_arg *args, struct pv_html *out, struct pv_err *err);
 
 /* Pages (pv_dash_pages.c), all for the logged-in merchant only. */
 int pv_dash_overview(struct dash *d, struct pv_err *err);
 int pv_dash_orders(struct dash *d, struct pv_err *err);
 int pv_dash_orders_csv(struct dash *d, struct pv_err *err);
 int pv_dash_order(struct dash *d, struct pv_err *err);
-int pv_dash_products(struct dash *d, struct pv_err *err);
-int pv_dash_sync(struct dash *d, struct pv_err *err);
 int pv_dash_connections(struct dash *d, struct pv_err *err);
 int pv_dash_connect_psp(struct dash *d, struct pv_err *err);
 int pv_dash_connect_shopify(struct dash *d, struct pv_err *err);
@@ -61,6 +62,10 @@ int pv_dash_tax(struct dash *d, struct pv_err *err);
 /* pv_dash_ship.c: the order page's forms, and the order lookup. */
 int pv_dash_own_order(struct dash *d, PGresult **o, struct pv_err *err);
 int pv_dash_refund(struct dash *d, struct pv_err *err);
+/* pv_dash_products.c: products, the catalog sync's progress, sync now. */
+int pv_dash_products(struct dash *d, struct pv_err *err);
+int pv_dash_sync_page(struct dash *d, struct pv_err *err);
+int pv_dash_sync(struct dash *d, struct pv_err *err);
 /* pv_dash_agents.c */
 int pv_dash_agents(struct dash *d, struct pv_err *err);
 int pv_dash_agent_block(struct dash *d, struct pv_err *err);

@@ -1,8 +1,9 @@
 /*
  * The dashboard's pages: overview with server-drawn SVG charts, orders
- * (filters, search, pages, CSV), one order, products and sync,
- * connections and settings.  Every query is scoped by the session's
- * merchant id, so another merchant's object is simply not found (404).
+ * (filters, search, pages, CSV), one order, connections and settings
+ * (products and the catalog sync are in pv_dash_products.c).  Every
+ * query is scoped by the session's merchant id, so another merchant's
+ * object is simply not found (404).
  * Query results are bound to templates by column name: the SQL names
  * its columns after the slots, and formats money (pv_money_text) and
  * times (pv_ts) itself.
@@ -16,14 +17,12 @@
 #include "pv_money.h"
 #include "pv_payment.h"
 #include "pv_shopify.h"
-#include "pv_sync.h"
 #include "pv_valid.h"
 
-#define ORDERS_PAGE   50     /* orders per page */
-#define PRODUCTS_PAGE 50     /* products per page */
-#define CSV_MAX       100000 /* rows in one export */
-#define CHART_W       640    /* SVG chart width */
-#define CHART_H       180    /* SVG chart plot height */
+#define ORDERS_PAGE 50     /* orders per page */
+#define CSV_MAX     100000 /* rows in one export */
+#define CHART_W     640    /* SVG chart width */
+#define CHART_H     180    /* SVG chart plot height */
 
 /* Arguments binding each column of row r by its name, then extra. */
 static struct pv_tmpl_arg *
@@ -51,22 +50,31 @@ row_args(struct dash *d, const PGresult *res, int r,
 	return a;
 }
 
-/* Every row of res through partial tmpl; empty (if no rows) → empty. */
+/* Rows r0 to r1 - 1 of res through partial tmpl (none: empty). */
 static int
-rows(struct dash *d, const char *tmpl, const PGresult *res,
-    const struct pv_tmpl_arg *extra, struct pv_html *out, struct pv_err *err)
+rows_range(struct dash *d, const char *tmpl, const PGresult *res, int r0,
+    int r1, const struct pv_tmpl_arg *extra, struct pv_html *out,
+    struct pv_err *err)
 {
 	struct pv_tmpl_arg *a;
 	struct pv_buf b;
 	int r;
 
 	pv_buf_init(&b, d->ctx->arena, PV_DASH_PAGE_MAX);
-	for (r = 0; r < PQntuples(res); r++) {
+	for (r = r0; r < r1; r++) {
 		if ((a = row_args(d, res, r, extra, err)) == NULL ||
 		    pv_tmpl_render(d->ctx->tmpl, tmpl, a, &b, err) == -1)
 			return -1;
 	}
 	return pv_tmpl_finish_html(&b, out, err);
+}
+
+/* Every row of res through partial tmpl; empty (if no rows) → empty. */
+static int
+rows(struct dash *d, const char *tmpl, const PGresult *res,
+    const struct pv_tmpl_arg *extra, struct pv_html *out, struct pv_err *err)
+{
+	return rows_range(d, tmpl, res, 0, PQntuples(res), extra, out, err);
 }
 
 int
@@ -82,6 +90,13 @@ partial(struct dash *d, const char *tmpl, const struct pv_tmpl_arg *args,
 {
 	return pv_tmpl_render_html(d->ctx->tmpl, tmpl, args, d->ctx->arena,
 	    PV_DASH_PAGE_MAX, out, err);
+}
+
+int
+pv_dash_partial(struct dash *d, const char *tmpl,
+    const struct pv_tmpl_arg *args, struct pv_html *out, struct pv_err *err)
+{
+	return partial(d, tmpl, args, out, err);
 }
 
 static const char *
@@ -166,41 +181,88 @@ chart(struct dash *d, const char *title, const char *unit,
 	}
 }
 
+/*
+ * The overview in one statement, from one pass over the window's
+ * orders (the covering index orders_merchant_created, migration 0020)
+ * grouped by UTC day, agent and currency; the three parts are summed
+ * from those groups.  Rows are ordered by part, then ord:
+ *   1: totals per currency, most orders first (the stats);
+ *   2: one row per day of the window for the top currency (the
+ *      charts), days without orders included;
+ *   3: per agent and currency, most orders first, at most 50.
+ * Columns are named after the slots of partials/stats.html and
+ * partials/agent_row.html; a part leaves the others empty.
+ */
+#define OVERVIEW_SQL \
+	"WITH g AS MATERIALIZED (SELECT (created_at AT TIME ZONE " \
+	"'UTC')::date " \
+	"  AS day, agent_id, currency, max(currency_exponent) AS e, " \
+	"  count(*) AS n, count(paid_at) AS paid, coalesce(sum(total_minor) " \
+	"  FILTER (WHERE paid_at IS NOT NULL), 0) AS gmv, " \
+	"  sum(refunded_minor) AS refunded FROM orders WHERE merchant_id = " \
+	"$1 " \
+	"  AND created_at > now() - make_interval(days => $2::int) " \
+	"  GROUP BY 1, 2, 3), " \
+	" s AS (SELECT currency, sum(n) AS n, sum(paid) AS paid, " \
+	"  sum(gmv) AS gmv, sum(refunded) AS refunded, max(e) AS e FROM g " \
+	"  GROUP BY currency), " \
+	" top AS (SELECT coalesce((SELECT currency FROM s " \
+	"  ORDER BY n DESC, currency LIMIT 1), 'USD') AS currency), " \
+	" d AS (SELECT day, sum(n) AS n, sum(paid) AS paid, sum(gmv) AS gmv, " \
+	"  max(e) AS e FROM g WHERE currency = (SELECT currency FROM top) " \
+	"  GROUP BY day), " \
+	" ag AS (SELECT agent_id, currency, sum(n) AS n, sum(paid) AS paid, " \
+	"  sum(gmv) AS gmv, sum(refunded) AS refunded, max(e) AS e FROM g " \
+	"  GROUP BY agent_id, currency) " \
+	"SELECT 1 AS part, row_number() OVER (ORDER BY n DESC, currency) " \
+	" AS ord, currency, '' AS day, '' AS agent, '' AS agent_id, " \
+	" n::text AS created, paid::text AS paid, pv_money_text(gmv::bigint, " \
+	" e) AS gmv, pv_money_text(gmv::bigint / greatest(paid::bigint, 1), " \
+	" e) AS aov, pv_money_text(refunded::bigint, e) AS refunds, " \
+	" round(100.0 * paid / n, 1)::text AS conversion FROM s " \
+	"UNION ALL SELECT 2, row_number() OVER (ORDER BY x.day), t.currency, " \
+	" to_char(x.day, 'YYYY-MM-DD'), '', '', coalesce(d.n, 0)::text, " \
+	" coalesce(d.paid, 0)::text, coalesce(pv_money_text(d.gmv::bigint, " \
+	" d.e), '0'), '', '', '' FROM top t CROSS JOIN generate_series(" \
+	" (now() AT TIME ZONE 'UTC')::date - ($2::int - 1), " \
+	" (now() AT TIME ZONE 'UTC')::date, interval '1 day') AS x(day) " \
+	" LEFT JOIN d ON d.day = x.day::date " \
+	"UNION ALL (SELECT 3, row_number() OVER (ORDER BY ag.n DESC, " \
+	" a.public_id, ag.currency), ag.currency, '', a.name, a.public_id, " \
+	" ag.n::text, ag.paid::text, pv_money_text(ag.gmv::bigint, ag.e), " \
+	" '', pv_money_text(ag.refunded::bigint, ag.e), '' FROM ag " \
+	" JOIN agents a ON a.id = ag.agent_id ORDER BY 2 LIMIT 50) " \
+	"ORDER BY 1, 2"
+
+/* The first row at or after r whose part (column 0) is not part. */
+static int
+part_end(const PGresult *res, int r, const char *part)
+{
+	while (r < PQntuples(res) && strcmp(PQgetvalue(res, r, 0), part) == 0)
+		r++;
+	return r;
+}
+
 /* GET /dashboard/?days=7|30|90 */
 int
 pv_dash_overview(struct dash *d, struct pv_err *err)
 {
 	const char *days = pv_dash_field(d, "days");
-	const char *p[3] = { d->s.merchant_id, NULL, NULL };
-	PGresult *sum, *daily, *agents;
+	const char *p[2] = { d->s.merchant_id, NULL };
+	const char *unit;
+	PGresult *res;
 	struct pv_html stats, gmv_chart, ord_chart, agent_rows;
 	static struct series gs, os;
-	int i;
+	int i, n, s_end, d_end, created, paid, gmv;
 
 	if (strcmp(days, "7") != 0 && strcmp(days, "90") != 0)
 		days = "30";
 	p[1] = days;
-	if (pv_db_exec(d->ctx,
-	        PV_SQL(
-	            "SELECT currency, count(*)::text AS created, "
-	            "count(paid_at)::text AS paid, "
-	            "pv_money_text(coalesce(sum(total_minor) FILTER "
-	            "(WHERE paid_at IS NOT NULL), 0)::bigint, "
-	            "max(currency_exponent)) AS gmv, "
-	            "pv_money_text(coalesce(sum(total_minor) FILTER "
-	            "(WHERE paid_at IS NOT NULL), 0)::bigint / "
-	            "greatest(count(paid_at), 1), max(currency_exponent)) "
-	            "AS aov, "
-	            "pv_money_text(coalesce(sum(refunded_minor), 0)::bigint, "
-	            "max(currency_exponent)) AS refunds, "
-	            "round(100.0 * count(paid_at) / count(*), 1)::text "
-	            "AS conversion "
-	            "FROM orders WHERE merchant_id = $1 AND created_at > "
-	            "now() - make_interval(days => $2::int) "
-	            "GROUP BY currency ORDER BY count(*) DESC, currency"),
-	        2, p, &sum, err) == -1)
+	if (pv_db_exec(d->ctx, PV_SQL(OVERVIEW_SQL), 2, p, &res, err) == -1)
 		return -1;
-	if (PQntuples(sum) == 0) {
+	s_end = part_end(res, 0, "1");
+	d_end = part_end(res, s_end, "2");
+	if (s_end == 0) {
 		struct pv_tmpl_arg a[] = { PV_TEXT("currency", ""),
 			PV_TEXT("created", "0"), PV_TEXT("paid", "0"),
 			PV_TEXT("gmv", "0"), PV_TEXT("aov", "0"),
@@ -208,54 +270,34 @@ pv_dash_overview(struct dash *d, struct pv_err *err)
 			PV_END };
 		if (partial(d, "partials/stats.html", a, &stats, err) == -1)
 			return -1;
-	} else if (rows(d, "partials/stats.html", sum, NULL, &stats, err) == -1)
+	} else if (rows_range(d, "partials/stats.html", res, 0, s_end, NULL,
+	               &stats, err) == -1)
 		return -1;
-	p[2] = PQntuples(sum) > 0 ? PQgetvalue(sum, 0, 0) : "USD";
-	if (pv_db_exec(d->ctx,
-	        PV_SQL("SELECT to_char(g.day, 'YYYY-MM-DD'), "
-	               "count(o.id), count(o.paid_at), "
-	               "coalesce(sum(o.total_minor) FILTER (WHERE o.paid_at "
-	               "IS NOT NULL) / power(10, max(o.currency_exponent)), 0) "
-	               "FROM generate_series((now() AT TIME ZONE 'UTC')::date "
-	               "- ($2::int - 1), (now() AT TIME ZONE 'UTC')::date, "
-	               "interval '1 day') AS g(day) "
-	               "LEFT JOIN orders o ON o.merchant_id = $1 "
-	               "AND o.currency = $3 AND (o.created_at AT TIME ZONE "
-	               "'UTC')::date = g.day::date "
-	               "GROUP BY g.day ORDER BY g.day"),
-	        3, p, &daily, err) == -1)
-		return -1;
+	created = PQfnumber(res, "created");
+	paid = PQfnumber(res, "paid");
+	gmv = PQfnumber(res, "gmv");
+	unit = d_end > s_end ?
+	    PQgetvalue(res, s_end, PQfnumber(res, "currency")) :
+	    "USD";
 	memset(&gs, 0, sizeof(gs));
 	memset(&os, 0, sizeof(os));
-	gs.n = os.n = PQntuples(daily) > 92 ? 92 : PQntuples(daily);
+	n = d_end - s_end;
+	gs.n = os.n = n > 92 ? 92 : n;
 	os.two = 1;
 	for (i = 0; i < gs.n; i++) {
-		gs.label[i] = os.label[i] = PQgetvalue(daily, i, 0);
-		os.v[i] = strtod(PQgetvalue(daily, i, 1), NULL);
-		os.v2[i] = strtod(PQgetvalue(daily, i, 2), NULL);
-		gs.v[i] = strtod(PQgetvalue(daily, i, 3), NULL);
+		int r = s_end + i;
+
+		gs.label[i] = os.label[i] =
+		    PQgetvalue(res, r, PQfnumber(res, "day"));
+		os.v[i] = strtod(PQgetvalue(res, r, created), NULL);
+		os.v2[i] = strtod(PQgetvalue(res, r, paid), NULL);
+		gs.v[i] = strtod(PQgetvalue(res, r, gmv), NULL);
 	}
-	if (chart(d, "GMV per day", p[2], &gs, &gmv_chart, err) == -1 ||
+	if (chart(d, "GMV per day", unit, &gs, &gmv_chart, err) == -1 ||
 	    chart(d, "Orders created and paid per day", "created", &os,
-	        &ord_chart, err) == -1)
-		return -1;
-	if (pv_db_exec(d->ctx,
-	        PV_SQL("SELECT a.name AS agent, a.public_id AS agent_id, "
-	               "o.currency, count(*)::text AS created, "
-	               "count(o.paid_at)::text AS paid, "
-	               "pv_money_text(coalesce(sum(o.total_minor) FILTER "
-	               "(WHERE o.paid_at IS NOT NULL), 0)::bigint, "
-	               "max(o.currency_exponent)) AS gmv, "
-	               "pv_money_text(coalesce(sum(o.refunded_minor), 0)"
-	               "::bigint, max(o.currency_exponent)) AS refunds "
-	               "FROM orders o JOIN agents a ON a.id = o.agent_id "
-	               "WHERE o.merchant_id = $1 AND o.created_at > now() - "
-	               "make_interval(days => $2::int) "
-	               "GROUP BY a.id, o.currency ORDER BY count(*) DESC "
-	               "LIMIT 50"),
-	        2, p, &agents, err) == -1 ||
-	    rows(d, "partials/agent_row.html", agents, NULL, &agent_rows,
-	        err) == -1)
+	        &ord_chart, err) == -1 ||
+	    rows_range(d, "partials/agent_row.html", res, d_end, PQntuples(res),
+	        NULL, &agent_rows, err) == -1)
 		return -1;
 	{
 		struct pv_tmpl_arg a[] = {
@@ -324,16 +366,26 @@ order_filters(struct dash *d, const char **p, struct pv_err *err)
 	return 0;
 }
 
-#define ORDER_QUERY_WHERE \
-	"FROM orders o JOIN agents a ON a.id = o.agent_id " \
-	"WHERE o.merchant_id = $1 AND ($2 = '' OR o.status = $2) " \
-	"AND ($3 = '' OR a.public_id = $3) " \
+/*
+ * The filters of the orders list, its count and the CSV export: $1
+ * merchant, $2 status, $3 agent (public id), $4 and $5 dates, $6 an
+ * order id or an e-mail; '' is no filter.  Planned for its values, an
+ * empty filter folds away and the others find their index (migration
+ * 0020): status orders_merchant_status, agent orders_merchant_agent,
+ * dates orders_merchant_created, e-mail orders_merchant_email.
+ */
+#define ORDER_FILTER \
+	"o.merchant_id = $1 AND ($2 = '' OR o.status = $2) " \
+	"AND ($3 = '' OR o.agent_id = (SELECT id FROM agents " \
+	"WHERE public_id = $3)) " \
 	"AND (nullif($4, '') IS NULL OR o.created_at >= " \
 	"nullif($4, '')::date) " \
 	"AND (nullif($5, '') IS NULL OR o.created_at < " \
 	"nullif($5, '')::date + 1) " \
 	"AND ($6 = '' OR o.public_id = upper($6) " \
 	"OR o.customer_email = $6::citext) "
+#define ORDER_QUERY_WHERE \
+	"FROM orders o JOIN agents a ON a.id = o.agent_id WHERE " ORDER_FILTER
 
 static int
 options(struct dash *d, const char *const *vals, const char *sel,
@@ -363,7 +415,7 @@ pv_dash_orders(struct dash *d, struct pv_err *err)
 	const char *pg = pv_dash_field(d, "page");
 	int64_t page = 1, total = 0;
 	char lim[16], off[24];
-	PGresult *res, *ag;
+	PGresult *res, *cnt, *ag;
 	struct pv_html list, status_opts, agent_opts, pager;
 	const char **sv, **av;
 	size_t i;
@@ -378,18 +430,22 @@ pv_dash_orders(struct dash *d, struct pv_err *err)
 	snprintf(off, sizeof(off), "%lld", (long long)(page - 1) * ORDERS_PAGE);
 	p[6] = lim;
 	p[7] = off;
+	/* The page, then the count: a window count over the page's
+	 * query would read every matching order with its agent. */
 	if (pv_db_exec(d->ctx,
 	        PV_SQL("SELECT o.public_id AS id, pv_ts(o.created_at) AS "
 	               "created, o.customer_email AS email, a.name AS agent, "
 	               "o.status, pv_money_text(o.total_minor, "
-	               "o.currency_exponent) AS total, o.currency, "
-	               "count(*) OVER () AS n " ORDER_QUERY_WHERE
+	               "o.currency_exponent) AS total, "
+	               "o.currency " ORDER_QUERY_WHERE
 	               "ORDER BY o.id DESC LIMIT $7::int OFFSET $8::int"),
 	        8, p, &res, err) == -1 ||
-	    rows(d, "partials/order_row.html", res, NULL, &list, err) == -1)
+	    rows(d, "partials/order_row.html", res, NULL, &list, err) == -1 ||
+	    pv_db_exec(d->ctx,
+	        PV_SQL("SELECT count(*) FROM orders o WHERE " ORDER_FILTER), 6,
+	        p, &cnt, err) == -1)
 		return -1;
-	if (PQntuples(res) > 0)
-		total = strtoll(PQgetvalue(res, 0, 7), NULL, 10);
+	total = strtoll(PQgetvalue(cnt, 0, 0), NULL, 10);
 	/* Status and agent choices: value, label pairs. */
 	sv = pv_arena_alloc(d->ctx->arena, sizeof(*sv) * 22, err);
 	if (sv == NULL)
@@ -401,10 +457,18 @@ pv_dash_orders(struct dash *d, struct pv_err *err)
 	sv[2 + 2 * i] = NULL;
 	if (options(d, sv, p[1], &status_opts, err) == -1)
 		return -1;
+	/* The agents with orders here: one probe of orders_merchant_agent
+	 * per agent (a skip scan), not a pass over every order. */
 	if (pv_db_exec(d->ctx,
-	        PV_SQL("SELECT DISTINCT a.public_id, a.name FROM orders o "
-	               "JOIN agents a ON a.id = o.agent_id WHERE "
-	               "o.merchant_id = $1 ORDER BY a.name LIMIT 100"),
+	        PV_SQL("WITH RECURSIVE ids (agent_id) AS ((SELECT agent_id "
+	               "FROM orders WHERE merchant_id = $1 ORDER BY agent_id "
+	               "LIMIT 1) UNION ALL SELECT (SELECT o.agent_id FROM "
+	               "orders o WHERE o.merchant_id = $1 AND o.agent_id > "
+	               "ids.agent_id ORDER BY o.agent_id LIMIT 1) FROM ids "
+	               "WHERE ids.agent_id IS NOT NULL) "
+	               "SELECT a.public_id, a.name FROM ids JOIN agents a ON "
+	               "a.id = ids.agent_id ORDER BY a.name, a.public_id "
+	               "LIMIT 100"),
 	        1, p, &ag, err) == -1)
 		return -1;
 	av = pv_arena_alloc(d->ctx->arena,
@@ -649,113 +713,6 @@ pv_dash_order(struct dash *d, struct pv_err *err)
 	}
 }
 
-/* ---- Products ----------------------------------------------------- */
-
-/* GET /dashboard/products?page= */
-int
-pv_dash_products(struct dash *d, struct pv_err *err)
-{
-	const char *pg = pv_dash_field(d, "page");
-	const char *p[3] = { d->s.merchant_id, NULL, NULL };
-	struct pv_sync_status st;
-	struct pv_err se = { 0 };
-	struct pv_html list, sync;
-	int64_t page = 1;
-	char lim[16], off[24];
-	PGresult *res, *cnt;
-
-	if (*pg != '\0' &&
-	    pv_valid_int64(pg, 1, 100000, &page, "page", err) == -1)
-		return -1;
-	snprintf(lim, sizeof(lim), "%d", PRODUCTS_PAGE);
-	snprintf(off, sizeof(off), "%lld",
-	    (long long)(page - 1) * PRODUCTS_PAGE);
-	p[1] = lim;
-	p[2] = off;
-	if (pv_db_exec(d->ctx,
-	        PV_SQL(
-	            "SELECT public_id AS id, title, status, "
-	            "coalesce(pv_money_text(price_minor, currency_exponent), "
-	            "'') AS price, currency, inventory_quantity::text AS "
-	            "stock, variant_count::text AS variants, "
-	            "CASE WHEN in_stock THEN 'in stock' ELSE 'out of stock' "
-	            "END AS availability "
-	            "FROM products WHERE merchant_id = $1 "
-	            "ORDER BY title, id LIMIT $2::int OFFSET $3::int"),
-	        3, p, &res, err) == -1 ||
-	    rows(d, "partials/product_row.html", res, NULL, &list, err) == -1 ||
-	    pv_db_exec(d->ctx,
-	        PV_SQL("SELECT count(*)::text, count(*) FILTER (WHERE "
-	               "status = 'active')::text FROM products "
-	               "WHERE merchant_id = $1"),
-	        1, p, &cnt, err) == -1)
-		return -1;
-	if (pv_sync_status(d->ctx, d->s.merchant, &st, &se) == -1) {
-		if (se.code != PV_E_NOTFOUND) {
-			*err = se;
-			return -1;
-		}
-		{
-			struct pv_tmpl_arg a[] = { PV_END };
-			if (partial(d, "partials/sync_none.html", a, &sync,
-			        err) == -1)
-				return -1;
-		}
-	} else {
-		const char *n = num(d, st.products, err);
-		const char *pages = num(d, st.pages, err);
-		struct pv_tmpl_arg a[] = {
-			PV_TEXT("shop", st.shop),
-			PV_TEXT("state", st.state),
-			PV_TEXT("products", n != NULL ? n : ""),
-			PV_TEXT("pages", pages != NULL ? pages : ""),
-			PV_TEXT("started", st.started_at ? st.started_at : "—"),
-			PV_TEXT("finished",
-			    st.finished_at ? st.finished_at : "—"),
-			PV_TEXT("error", st.error ? st.error : ""),
-			PV_TEXT("csrf", d->csrf),
-			PV_END,
-		};
-		if (n == NULL || pages == NULL ||
-		    partial(d, "partials/sync_status.html", a, &sync, err) ==
-		        -1)
-			return -1;
-	}
-	{
-		const char *prev = page > 1 ? num(d, page - 1, err) : "";
-		const char *next = page * PRODUCTS_PAGE <
-		        strtoll(PQgetvalue(cnt, 0, 0), NULL, 10) ?
-		    num(d, page + 1, err) :
-		    "";
-		struct pv_tmpl_arg a[] = {
-			PV_HTML("rows", &list),
-			PV_HTML("sync", &sync),
-			PV_TEXT("total", PQgetvalue(cnt, 0, 0)),
-			PV_TEXT("active", PQgetvalue(cnt, 0, 1)),
-			PV_TEXT("prev", prev ? prev : ""),
-			PV_TEXT("next", next ? next : ""),
-			PV_END,
-		};
-		return pv_dash_page(d, 200, "Products", "products.html", a,
-		    err);
-	}
-}
-
-/* POST /dashboard/products/sync: enqueue the catalog sync job. */
-int
-pv_dash_sync(struct dash *d, struct pv_err *err)
-{
-	struct pv_sync_status st;
-	int enqueued = 0;
-
-	if (pv_sync_request(d->ctx, d->s.merchant, &enqueued, &st, err) == -1)
-		return -1;
-	return pv_dash_redirect(d,
-	    enqueued ? "/dashboard/products?m=sync" :
-	               "/dashboard/products?m=syncing",
-	    err);
-}
-
 /* ---- Connections -------------------------------------------------- */
 
 /* GET /dashboard/connections */
@@ -801,6 +758,8 @@ pv_dash_connections(struct dash *d, struct pv_err *err)
 		int hp = PQntuples(psp) == 1,
 		    hs = PQntuples(shop) == 1 &&
 		    PQgetvalue(shop, 0, 4)[0] == 't';
+		struct pv_html shop_sync = PV_HTML_LIT("");
+		struct pv_tmpl_arg sa[] = { PV_TEXT("csrf", d->csrf), PV_END };
 		struct pv_tmpl_arg a[] = {
 			PV_TEXT("csrf", d->csrf),
 			PV_TEXT("psp_status",
@@ -819,8 +778,15 @@ pv_dash_connections(struct dash *d, struct pv_err *err)
 			PV_TEXT("adyen_url", adyen_url),
 			PV_TEXT("shopify_url", shopify_url),
 			PV_HTML("events", &events),
+			PV_HTML("shop_sync", &shop_sync),
 			PV_END,
 		};
+
+		/* Onboarding: a connected store's catalog is one click away. */
+		if (hs &&
+		    partial(d, "partials/shop_sync.html", sa, &shop_sync,
+		        err) == -1)
+			return -1;
 		return pv_dash_page(d, 200, "Connections", "connections.html",
 		    a, err);
 	}

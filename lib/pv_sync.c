@@ -496,6 +496,16 @@ pv_sync_status(struct pv_ctx *ctx, const char *merchant,
 
 /* See pv_sync.h. */
 int
+pv_sync_ended(const struct pv_sync_status *st, int *failed)
+{
+	*failed = strcmp(st->state, "failed") == 0 ||
+	    (st->job_state != NULL && strcmp(st->job_state, "dead") == 0 &&
+	        strcmp(st->state, "done") != 0);
+	return strcmp(st->state, "done") == 0 || *failed;
+}
+
+/* See pv_sync.h. */
+int
 pv_sync_request(struct pv_ctx *ctx, const char *merchant, int *enqueued,
     struct pv_sync_status *st, struct pv_err *err)
 {

@@ -63,6 +63,14 @@ int pv_sync_status(struct pv_ctx *ctx, const char *merchant,
     struct pv_sync_status *st, struct pv_err *err);
 
 /*
+ * Whether the run st describes has ended: 1 once it is done or failed
+ * (state failed, or its job dead before the run was done), with
+ * *failed set for the latter; 0 while it is queued or running, and
+ * before the first run.
+ */
+int pv_sync_ended(const struct pv_sync_status *st, int *failed);
+
+/*
  * Asks for a sync: unless the current run's job is still queued or
  * running (then *enqueued is 0 and nothing changes), bumps sync_run,
  * sets the state to queued and enqueues catalog.sync for the new run,

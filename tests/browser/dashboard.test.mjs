@@ -1,18 +1,23 @@
 // The merchant dashboard end to end in headless Chromium (issue 8).
-// Run by tests/browser/run.sh, which starts PostgreSQL, the Stripe
-// fake and lighttpd and passes:
-//   PV_BASE        the dashboard's server (http://127.0.0.1:PORT)
-//   PV_CTL         pivotactl (catalog import and agent creation: the
-//                  dashboard has no form for either)
-//   PV_STRIPE_KEY  the fake's secret key
-//   PV_FIXTURE     a catalog (JSON lines) to import
-//   PV_SHOTS       where the screenshots go
-//   PV_CHROMIUM    the browser (Debian's /usr/bin/chromium)
-// A merchant signs up, connects Stripe (verified live against the
-// fake), sets a shipping rate, sees its catalog; an agent creates and
-// pays an order through the agent API; the merchant sees it in the
-// orders list and on its page, and the overview's totals and chart
-// change.  Every wait is for a page or an element, never a sleep.
+// Run by tests/browser/run.sh, which starts PostgreSQL, the Stripe and
+// Shopify fakes, lighttpd and the job worker, and passes:
+//   PV_BASE          the dashboard's server (http://127.0.0.1:PORT)
+//   PV_CTL           pivotactl (agent creation: the dashboard has no
+//                    form for it)
+//   PV_STRIPE_KEY    the Stripe fake's secret key
+//   PV_SHOPIFY_TOKEN the Shopify fake's Admin API token
+//   PV_SHOPIFY_FAKE  the Shopify fake (its /__fake control channel)
+//   PV_SHOTS         where the screenshots go
+//   PV_CHROMIUM      the browser (Debian's /usr/bin/chromium)
+// A merchant signs up, connects Stripe and Shopify (each verified live
+// against its fake), syncs the store's catalog from the products page
+// and follows the sync's progress page until it shows the synced
+// products, sets a shipping rate; an agent creates and pays an order
+// for a synced product through the agent API; the merchant sees it in
+// the orders list and on its page, sees the worker push it to the
+// store, ships it, refunds part of it, and the overview's totals and
+// chart change.  Every wait is for a page or an element, never a
+// sleep.
 import { execFileSync } from 'node:child_process';
 import { strict as assert } from 'node:assert';
 import { chromium } from 'playwright-core';
@@ -23,7 +28,10 @@ const env = (k) => {
 	return v;
 };
 const BASE = env('PV_BASE'), CTL = env('PV_CTL'), SHOTS = env('PV_SHOTS');
-const SK = env('PV_STRIPE_KEY'), FIXTURE = env('PV_FIXTURE');
+const SK = env('PV_STRIPE_KEY'), SHOP_TOKEN = env('PV_SHOPIFY_TOKEN');
+const SHOP_FAKE = env('PV_SHOPIFY_FAKE');
+const SHOP = 'pivota-fake.myshopify.com'; // the fake's default domain
+const XSS = '<script>alert(1)</script> Tote';
 const started = Date.now();
 let step = 0;
 
@@ -42,6 +50,29 @@ async function agentCall(key, method, path, body) {
 	const text = await r.text();
 	assert.equal(r.status, 200, `${method} ${path}: ${r.status} ${text}`);
 	return JSON.parse(text);
+}
+
+// The Shopify fake's control channel: the reply as JSON.
+async function shopFake(method, path, body) {
+	const r = await fetch(SHOP_FAKE + path, {
+		method, headers: { 'Content-Type': 'application/json' },
+		body: body ? JSON.stringify(body) : undefined,
+	});
+	const text = await r.text();
+	assert.equal(r.status, 200, `${method} ${path}: ${r.status} ${text}`);
+	return JSON.parse(text);
+}
+
+// Reloads the page until test(text of main) holds; each round trip is
+// the pause, so there is no sleep.  At most limit ms.
+async function reloadUntil(page, test, what, limit = 15000) {
+	const end = Date.now() + limit;
+	for (;;) {
+		const text = await page.textContent('main');
+		if (test(text)) return text;
+		if (Date.now() > end) throw new Error(`${what}: not in ${text}`);
+		await page.reload();
+	}
 }
 
 async function shot(page, name) {
@@ -79,6 +110,9 @@ try {
 	const page = await context.newPage();
 	const errors = [];
 	page.on('pageerror', (e) => errors.push(String(e)));
+	// A product title that ran as script would open a dialog.
+	page.on('dialog', (d) => { errors.push(`dialog: ${d.message()}`);
+	    d.dismiss(); });
 	page.on('response', (r) => {
 		if (r.status() >= 500) errors.push(`${r.status()} ${r.url()}`);
 	});
@@ -120,6 +154,53 @@ try {
 	const merchant = hook.match(/\/webhooks\/stripe\/([A-Za-z0-9_]+)/)[1];
 	await shot(page, 'connections');
 
+	// Connect Shopify: the shop domain and Admin token are verified
+	// live against the fake store before anything is kept.  Its store
+	// has 7 products, one titled with markup.
+	await shopFake('POST', '/__fake/catalog', { count: 7, titles: { 3: XSS } });
+	const shopForm = page.locator('form[action="/dashboard/connections/shopify"]');
+	await page.fill('#shop', SHOP);
+	await page.fill('#token', 'shpat_wrong_0000000000');
+	await Promise.all([page.waitForLoadState('load'),
+	    shopForm.locator('button').click()]);
+	assert.match(await page.textContent('main'), /refused the access token/);
+	await page.goto(BASE + '/dashboard/connections');
+	assert.match(await page.textContent('main'), /No store connected/);
+	await page.fill('#shop', SHOP);
+	await page.fill('#token', SHOP_TOKEN);
+	await Promise.all([page.waitForURL(/connections\?m=shop/),
+	    shopForm.locator('button').click()]);
+	assert.match(await page.textContent('main'),
+	    /Connected: Pivota Fake Outfitters \(pivota-fake\.myshopify\.com\)/);
+	await shot(page, 'connections-shopify');
+
+	// Sync the catalog from the products page: the durable
+	// catalog.sync job, which the worker runs; the progress page
+	// reloads itself (Refresh header) until the run is done, then
+	// shows what changed and the store's products, markup as text.
+	await page.click('nav >> text=Products');
+	await page.waitForURL(/\/dashboard\/products/);
+	assert.match(await page.textContent('main'), /No sync yet/);
+	await shot(page, 'products-before-sync');
+	await Promise.all([page.waitForURL(/\/dashboard\/products\/sync\?m=sync/),
+	    page.click('form[action="/dashboard/products/sync"] button')]);
+	await shot(page, 'sync-started');
+	await page.waitForSelector('.badge.done', { timeout: 30000 });
+	const synced = await page.textContent('main');
+	assert.match(synced, /Done: 7 products copied from your store in 1 page\./);
+	assert.match(synced, /New products\s*7/);
+	assert.match(synced, /7 products from your store in the catalog, 7 active/);
+	const titles = await page.$$eval('main table tbody tr td:first-child',
+	    (tds) => tds.map((td) => td.childNodes[0].textContent.trim()));
+	assert.equal(titles.length, 7);
+	assert.ok(titles.includes('Acme Mug No. 4'), titles.join(', '));
+	assert.ok(titles.includes(XSS), titles.join(', '));
+	assert.equal(await page.locator('main script').count(), 0);
+	// Once done, the page stops reloading itself.
+	const again = await page.reload();
+	assert.equal(again.headers().refresh, undefined);
+	await shot(page, 'sync-done');
+
 	// A shipping rate, so agents can buy.
 	await page.click('nav >> text=Settings');
 	await page.waitForURL(/\/dashboard\/settings/);
@@ -131,22 +212,26 @@ try {
 	await page.waitForSelector('td:text-is("US")');
 	await shot(page, 'settings');
 
-	// The catalog (imported as an operator would) on the products page.
-	ctl('products', 'import', merchant, FIXTURE);
+	// The synced catalog on the products page, with the sync's state.
 	await page.click('nav >> text=Products');
-	await page.waitForSelector('td >> text=Trail Mug');
+	await page.waitForSelector('td >> text=Acme Mug No. 4');
+	assert.match(await page.textContent('main'), /7 products, 7 active/);
+	assert.match(await page.textContent('main'), /Catalog sync from pivota-fake\.myshopify\.com\s*done/);
 	await shot(page, 'products');
 
-	// An agent buys a mug through the agent API, paying with the fake.
-	// No allow-list: the agent may buy from every merchant.
+	// An agent buys the synced mug through the agent API, paying with
+	// the Stripe fake.  No allow-list: it may buy from every merchant.
 	const agent = ctl('agent', 'create', '--name', 'Browser Agent');
 	const found = await agentCall(agent.api_key, 'GET',
 	    `/agent/v1/products/search?merchant_id=${merchant}&q=mug`);
-	const product = found.products[0].id;
+	const mug = found.products[0];
+	assert.equal(mug.title, 'Acme Mug No. 4');
+	const product = mug.id;
 	const order = await agentCall(agent.api_key, 'POST',
 	    '/agent/v1/orders/create', {
 		merchant_id: merchant, customer_email: 'buyer@test.example',
-		items: [{ product_id: product, quantity: 2 }],
+		items: [{ product_id: product, variant_id: mug.variants[0].id,
+		    quantity: 2 }],
 		shipping_address: { name: 'Buyer', address_line1: '1 Main St',
 		    city: 'Town', postal_code: '12345', country: 'US' },
 	    });
@@ -160,13 +245,21 @@ try {
 	await page.waitForURL(/\/dashboard\/orders/);
 	const row = page.locator('tbody tr', { hasText: order.order_id });
 	await row.waitFor();
-	assert.match(await row.textContent(), /paid/i);
+	// Paid, or processing once the worker has pushed it to the store.
+	assert.match(await row.textContent(), /paid|processing/i);
 	await shot(page, 'orders');
 	await Promise.all([page.waitForURL(/\/dashboard\/orders\/./),
 	    row.locator('a').first().click()]);
-	await page.waitForSelector('text=Trail Mug');
+	await page.waitForSelector('text=Acme Mug No. 4');
 	assert.match(await page.textContent('main'), /buyer@test\.example/);
 	assert.match(await page.textContent('main'), /Browser Agent/);
+	// The worker pushes the paid order to the store (order.push).
+	await reloadUntil(page, (t) => /Store order\s*gid:\/\/shopify\/Order\/\d+/.test(t),
+	    'the order in the store');
+	assert.match(await page.textContent('main'), /Push\s*done/);
+	const pushed = await shopFake('GET', '/__fake/orders');
+	assert.equal(pushed.orders.length, 1);
+	assert.ok(pushed.orders[0].tags.includes(order.order_id), JSON.stringify(pushed.orders[0].tags));
 	await shot(page, 'order');
 
 	// No store platform: mark it shipped, then delivered, from the
@@ -227,7 +320,8 @@ try {
 	await page.click('nav >> text=Agents');
 	await page.waitForURL(/\/dashboard\/agents/);
 	const arow = page.locator('tbody tr', { hasText: agent.agent_id });
-	assert.match(await arow.textContent(), /Browser Agent[\s\S]*USD[\s\S]*1[\s\S]*1[\s\S]*44\.98[\s\S]*allowed/);
+	assert.match(await arow.textContent(), new RegExp(
+	    `Browser Agent[\\s\\S]*USD[\\s\\S]*1[\\s\\S]*1[\\s\\S]*${paid.amount.replace('.', '\\.')}[\\s\\S]*allowed`));
 	await shot(page, 'agents');
 	await Promise.all([page.waitForURL(/agents\?m=blocked/),
 	    arow.locator('button:text("Block")').click()]);

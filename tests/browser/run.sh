@@ -3,10 +3,13 @@
 # headless Chromium (issue 8), run by `make check-browser`.
 #
 # Starts, below one scratch directory: a throwaway PostgreSQL
-# (tests/db/cluster.sh) migrated with pivotactl, the Stripe fake
-# (tests/fakes/fake_stripe.py), and lighttpd from lighttpd/pivota.conf.in
-# spawning the built programs with PIVOTA_STRIPE_API_BASE pointing at
-# the fake (the dashboard's connect form has no API base field: the
+# (tests/db/cluster.sh) migrated with pivotactl, the Stripe and Shopify
+# fakes (tests/fakes/fake_stripe.py, fake_shopify.py), lighttpd from
+# lighttpd/pivota.conf.in spawning the built programs, and the job
+# worker (bin/pivota-worker: the catalog sync, the store push of paid
+# orders, refund mirrors, mail).  The programs and the worker get
+# PIVOTA_STRIPE_API_BASE and PIVOTA_SHOPIFY_API_BASE pointing at the
+# fakes (the dashboard's connect forms have no API base field: the
 # provider's URL is the deployment's, not the merchant's).  Then
 # tests/browser/dashboard.test.mjs drives Debian's /usr/bin/chromium
 # with playwright-core (tests/browser/node_modules, from `npm ci`).
@@ -73,18 +76,29 @@ export PIVOTA_ENV=test
 PIVOTA_MASTER_KEY=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 export PIVOTA_MASTER_KEY
 
-# The Stripe fake: it prints its port once it listens.
+# fake NAME ARGS...: starts tests/fakes/fake_NAME.py with ARGS on a
+# port of its choosing and prints its base URL once it listens.
+fake() {
+	local name=$1 n
+	shift
+	python3 "$PV_ROOT/tests/fakes/fake_$name.py" "$@" \
+	    --port-file "$T/$name.port" --exit-with-parent >"$T/$name.log" 2>&1 &
+	PIDS+=("$!")
+	for n in $(seq 100); do
+		[ -s "$T/$name.port" ] && break
+		pv_alive "${PIDS[-1]}" || { cat "$T/$name.log" >&2; pv_die "the $name fake exited"; }
+		sleep 0.05
+	done
+	[ -s "$T/$name.port" ] || pv_die "the $name fake did not start"
+	FAKE_URL=http://127.0.0.1:$(cat "$T/$name.port")
+}
 SK=sk_test_browser_0123456789abcdef
-python3 "$PV_ROOT/tests/fakes/fake_stripe.py" --key "$SK" \
-    --port-file "$T/stripe.port" --exit-with-parent >"$T/stripe.log" 2>&1 &
-PIDS+=("$!")
-for n in $(seq 100); do
-	[ -s "$T/stripe.port" ] && break
-	pv_alive "${PIDS[-1]}" || { cat "$T/stripe.log" >&2; pv_die "the Stripe fake exited"; }
-	sleep 0.05
-done
-[ -s "$T/stripe.port" ] || pv_die "the Stripe fake did not start"
-export PIVOTA_STRIPE_API_BASE=http://127.0.0.1:$(cat "$T/stripe.port")
+fake stripe --key "$SK"
+export PIVOTA_STRIPE_API_BASE=$FAKE_URL
+# Its store has 7 products to sync.
+SHOP_TOKEN=shpat_browser_0123456789abcdef
+fake shopify --token "$SHOP_TOKEN"
+export PIVOTA_SHOPIFY_API_BASE=$FAKE_URL
 
 cp -R "$PV_ROOT/templates" "$T/templates"
 export PIVOTA_TEMPLATE_DIR=$T/templates
@@ -94,19 +108,24 @@ cp -R "$PV_ROOT/www/." "$T/www/"
 chmod -R a+rX "$T/templates" "$T/www"
 pv_serve lighttpd "$T/lighttpd" "$T/app/cgi-bin" "$T/www" 2
 PIDS+=("$PV_SERVE_PID")
+# The worker, as `make run` starts it: woken by NOTIFY when a job is
+# queued.  No PIVOTA_SMTP_URL, so mail waits in the queue.
+"$T/app/bin/pivota-worker" --id browser >"$T/worker.log" 2>&1 &
+PIDS+=("$!")
 
 SHOTS=${PV_SHOTS:-$PV_ROOT/build/browser}
 rm -rf "$SHOTS"
 mkdir -p "$SHOTS"
-pv_say "up in $(awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN { printf "%.2f", e - s }') s: $PV_SERVE_URL, Stripe fake $PIVOTA_STRIPE_API_BASE"
+pv_say "up in $(awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN { printf "%.2f", e - s }') s: $PV_SERVE_URL, Stripe fake $PIVOTA_STRIPE_API_BASE, Shopify fake $PIVOTA_SHOPIFY_API_BASE"
 
 PV_BASE=$PV_SERVE_URL PV_CTL=$T/app/bin/pivotactl PV_SHOTS=$SHOTS \
-PV_STRIPE_KEY=$SK PV_CHROMIUM=$CHROMIUM \
-PV_FIXTURE=$PV_ROOT/tests/fixtures/orders/usd.jsonl \
+PV_STRIPE_KEY=$SK PV_SHOPIFY_TOKEN=$SHOP_TOKEN \
+PV_SHOPIFY_FAKE=$PIVOTA_SHOPIFY_API_BASE PV_CHROMIUM=$CHROMIUM \
     timeout 120 node "$PV_ROOT/tests/browser/dashboard.test.mjs" || rc=$?
 if [ "$rc" -ne 0 ]; then
 	pv_say "browser test failed ($rc); server logs follow"
-	for f in "$T"/lighttpd/log/*.log "$T/stripe.log" "$PV_PG_DIR/server.log"; do
+	for f in "$T"/lighttpd/log/*.log "$T/stripe.log" "$T/shopify.log" \
+	    "$T/worker.log" "$PV_PG_DIR/server.log"; do
 		pv_show_log "$f" 40
 	done
 fi

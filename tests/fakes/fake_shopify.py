@@ -37,7 +37,8 @@ Control channel (JSON in, JSON out), for fault injection and assertions:
                            "max_query_cost", "throttle_deficit",
                            "webhook_secret", "webhook_api_version",
                            "index_lag_ms", "now"} (any subset)
-  POST /__fake/catalog    {"count": N, "variants": K, "big": {"7": 60}}
+  POST /__fake/catalog    {"count": N, "variants": K, "big": {"7": 60},
+                           "titles": {"3": "a title of one's own"}}
   POST /__fake/faults     {"next": [500, "throttle", "hangup", 429, ...]}
                           applied to the next GraphQL requests in order.
                           An entry is a status code, a name ("throttle",
@@ -144,9 +145,11 @@ def uncursor(c):
         return None
 
 
-def make_catalog(count, variants=None, big=None):
-    """count products with ids 1..count and a few variants each."""
+def make_catalog(count, variants=None, big=None, titles=None):
+    """count products with ids 1..count and a few variants each; titles
+    replaces the generated title of the products it names."""
     big = {int(k): int(v) for k, v in (big or {}).items()}
+    titles = {int(k): str(v) for k, v in (titles or {}).items()}
     out = []
     for i in range(1, count + 1):
         nv = big.get(i, variants if variants else 1 + i % 3)
@@ -170,7 +173,8 @@ def make_catalog(count, variants=None, big=None):
         out.append({
             "num": i,
             "id": gid("Product", i),
-            "title": "%s %s No. %d" % (VENDORS[i % len(VENDORS)], kind, i),
+            "title": titles.get(i, "%s %s No. %d" % (
+                VENDORS[i % len(VENDORS)], kind, i)),
             "handle": "%s-%d" % (kind.lower(), i),
             "descriptionHtml": "<p>A fine %s, number %d.</p>" % (kind, i),
             "description": "A fine %s, number %d." % (kind, i),
@@ -730,7 +734,8 @@ class Handler(BaseHTTPRequestHandler):
             if what == "catalog" and method == "POST":
                 fake.catalog = make_catalog(int(arg.get("count", 7)),
                                             arg.get("variants"),
-                                            arg.get("big"))
+                                            arg.get("big"),
+                                            arg.get("titles"))
                 return self.reply(200, {"count": len(fake.catalog),
                                         "variants": sum(len(p["variants"])
                                                         for p in

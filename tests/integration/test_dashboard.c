@@ -6,7 +6,12 @@
  * with "onmouseover= come out as text), tenancy (merchant B asking for
  * merchant A's order gets 404), logout everywhere, and every page
  * valid HTML by `tidy -e`.  Rows the forms cannot make (a product, an
- * agent's order) are written with psql as the database owner.
+ * agent's order) are written with psql as the database owner.  The
+ * catalog sync from the dashboard: "Sync now" (CSRF-checked, one job
+ * however often it is pressed), its progress page reloading itself
+ * until the real pivota-worker has copied the loopback fake store,
+ * then showing the products (markup in a title as text), and none of
+ * it for another merchant.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,12 +19,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pv_fake.h"
 #include "pv_httpc.h"
 #include "pv_proc.h"
 #include "pv_test.h"
 
 #define MAX_SERVERS 8
 #define PASSWORD    "correct horse 42"
+#define SHOPIFY     "tests/fakes/fake_shopify.py"
+#define SHOP_TOKEN  "shpat_fake_dash_0123456789"
 
 static struct pv_httpc_server servers[MAX_SERVERS];
 static size_t nservers;
@@ -496,6 +504,134 @@ START_TEST(test_dashboard_xss_and_tenancy)
 }
 END_TEST
 
+/* The response's header name, or "" if it has none. */
+static const char *
+header_or_empty(const struct pv_httpc_resp *r, const char *name)
+{
+	const char *v = pv_httpc_header(r, name);
+
+	return v != NULL ? v : "";
+}
+
+START_TEST(test_dashboard_sync_progress)
+{
+	struct browser a, b;
+	struct pv_httpc_resp r;
+	struct pv_fake *fake;
+	char email_a[96], email_b[96], out[256], id[32], shop[64], body[160];
+	char saved[80];
+	const char *jobs_sql =
+	    "SELECT count(*) FROM jobs j JOIN merchants m ON j.dedup_key "
+	    "LIKE 'catalog.sync:' || m.id || ':%%' WHERE m.public_id = '%s'";
+
+	signup(&a, "Sync+Shop", email_a, sizeof(email_a));
+	signup(&b, "Other+Shop", email_b, sizeof(email_b));
+	sql(id, sizeof(id),
+	    "SELECT m.public_id FROM merchants m JOIN merchant_users u ON "
+	    "u.merchant_id = m.id WHERE u.email = '%s'",
+	    email_a);
+	/* No store yet: the page says so, and "Sync now" is a 404. */
+	page(&a, &r, "/dashboard/products/sync");
+	ck_assert_ptr_nonnull(strstr(r.body, "No store connected"));
+	pv_httpc_resp_free(&r);
+	ck_assert_int_eq(post(&a, "/dashboard/products/sync", "x=1"), 404);
+
+	/* A store of three products, one titled with markup. */
+	fake = pv_fake_start(SHOPIFY,
+	    (const char *const[]){ "--token", SHOP_TOKEN, NULL });
+	ck_assert_msg(fake != NULL, "cannot start " SHOPIFY);
+	snprintf(shop, sizeof(shop), "d%s.myshopify.com", id + 4);
+	snprintf(body, sizeof(body), "{\"shop\": \"%s\"}", shop);
+	ck_assert_int_eq(pv_fake_do(fake, "POST", "/__fake/config", body), 0);
+	ck_assert_int_eq(pv_fake_do(fake, "POST", "/__fake/catalog",
+	                     "{\"count\": 3, \"titles\": {\"2\": "
+	                     "\"<script>alert(1)</script>\"}}"),
+	    0);
+	ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "merchant",
+	                     "connect-shopify", id, "--shop", shop, "--token",
+	                     SHOP_TOKEN, "--api-base", pv_fake_url(fake), NULL),
+	    0);
+	/* Onboarding: the connections page offers the first sync. */
+	page(&a, &r, "/dashboard/connections");
+	ck_assert_ptr_nonnull(strstr(r.body, "Sync catalog now"));
+	pv_httpc_resp_free(&r);
+	page(&a, &r, "/dashboard/products/sync");
+	ck_assert_ptr_nonnull(strstr(r.body, "No sync yet."));
+	ck_assert_str_eq(header_or_empty(&r, "Refresh"), "");
+	pv_httpc_resp_free(&r);
+	page(&a, &r, "/dashboard/products");
+	ck_assert_ptr_nonnull(strstr(r.body, "No sync yet."));
+	ck_assert_ptr_nonnull(
+	    strstr(r.body, "href=\"/dashboard/products/sync\""));
+	pv_httpc_resp_free(&r);
+
+	/* Without the CSRF token: 403 and no job. */
+	snprintf(saved, sizeof(saved), "%s", a.csrf);
+	a.csrf[0] = '\0';
+	ck_assert_int_eq(post(&a, "/dashboard/products/sync", "x=1"), 403);
+	sql(out, sizeof(out), jobs_sql, id);
+	ck_assert_str_eq(out, "0");
+	snprintf(a.csrf, sizeof(a.csrf), "%s", saved);
+	snprintf(body, sizeof(body), "csrf=%s", a.csrf);
+	request(&a, &r, "POST", "/dashboard/products/sync", body);
+	ck_assert_int_eq(r.status, 303);
+	ck_assert_str_eq(pv_httpc_header(&r, "Location"),
+	    "/dashboard/products/sync?m=sync");
+	pv_httpc_resp_free(&r);
+	/* Pressed again while queued: the same run, still one job. */
+	request(&a, &r, "POST", "/dashboard/products/sync", body);
+	ck_assert_int_eq(r.status, 303);
+	ck_assert_str_eq(pv_httpc_header(&r, "Location"),
+	    "/dashboard/products/sync?m=syncing");
+	pv_httpc_resp_free(&r);
+	sql(out, sizeof(out), jobs_sql, id);
+	ck_assert_str_eq(out, "1");
+
+	/* Queued: the page reloads itself, without the flash. */
+	page(&a, &r, "/dashboard/products/sync?m=sync");
+	ck_assert_str_eq(header_or_empty(&r, "Refresh"),
+	    "2; url=/dashboard/products/sync");
+	ck_assert_ptr_nonnull(strstr(r.body, "Catalog sync queued."));
+	ck_assert_ptr_nonnull(strstr(r.body, "Queued: waiting for the worker"));
+	ck_assert_ptr_nonnull(strstr(r.body, shop));
+	pv_httpc_resp_free(&r);
+
+	/* Merchant B sees nothing of it and cannot start it. */
+	page(&b, &r, "/dashboard/products/sync");
+	ck_assert_ptr_nonnull(strstr(r.body, "No store connected"));
+	ck_assert_ptr_null(strstr(r.body, shop));
+	ck_assert_str_eq(header_or_empty(&r, "Refresh"), "");
+	pv_httpc_resp_free(&r);
+	ck_assert_int_eq(post(&b, "/dashboard/products/sync", "x=1"), 404);
+	sql(out, sizeof(out), jobs_sql, id);
+	ck_assert_str_eq(out, "1");
+
+	/* The worker runs the job; the page shows the result. */
+	ck_assert_int_eq(pv_proc_worker_once("dash-sync"), 0);
+	page(&a, &r, "/dashboard/products/sync");
+	ck_assert_str_eq(header_or_empty(&r, "Refresh"), "");
+	ck_assert_ptr_nonnull(strstr(r.body,
+	    "Done: 3 products copied from your store in 1 page."));
+	ck_assert_ptr_nonnull(
+	    strstr(r.body, "<dt>New products</dt><dd>3</dd>"));
+	ck_assert_ptr_nonnull(strstr(r.body,
+	    "3 products from your store in the catalog, 3 active."));
+	ck_assert_ptr_nonnull(strstr(r.body, "Initech Backpack No. 3"));
+	ck_assert_ptr_nonnull(
+	    strstr(r.body, "&lt;script&gt;alert(1)&lt;/script&gt;"));
+	ck_assert_ptr_null(strstr(r.body, "<script>alert(1)"));
+	pv_httpc_resp_free(&r);
+	page(&a, &r, "/dashboard/products");
+	ck_assert_ptr_nonnull(strstr(r.body, "<span class=\"badge done\">"));
+	ck_assert_ptr_nonnull(strstr(r.body, "3 products, 3 active."));
+	pv_httpc_resp_free(&r);
+	page(&b, &r, "/dashboard/products");
+	ck_assert_ptr_null(strstr(r.body, "alert(1)"));
+	pv_httpc_resp_free(&r);
+	pv_fake_stop(fake);
+}
+END_TEST
+
 Suite *
 dashboard_suite(void)
 {
@@ -508,6 +644,7 @@ dashboard_suite(void)
 	tcase_add_test(tc, test_dashboard_login_logout_throttle);
 	tcase_add_test(tc, test_dashboard_csrf_refused_nothing_changes);
 	tcase_add_test(tc, test_dashboard_xss_and_tenancy);
+	tcase_add_test(tc, test_dashboard_sync_progress);
 	suite_add_tcase(s, tc);
 	return s;
 }

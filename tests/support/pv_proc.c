@@ -82,3 +82,20 @@ pv_proc_ctl(char *out, size_t size, ...)
 	argv[n] = NULL;
 	return pv_proc_capture(argv, out, size);
 }
+
+int
+pv_proc_worker_once(const char *id)
+{
+	const char *dir = getenv("PV_BUILD_DIR");
+	char path[512];
+	const char *argv[] = { path, "--once", "--id", id, "--backoff-base",
+		"1", "--backoff-cap", "1", NULL };
+	int n;
+
+	if (dir == NULL ||
+	    (n = snprintf(path, sizeof(path), "%s/bin/pivota-worker", dir)) <
+	        0 ||
+	    (size_t)n >= sizeof(path))
+		return -1;
+	return pv_proc_run(argv);
+}

@@ -28,4 +28,12 @@ int pv_proc_capture(const char *const argv[], char *out, size_t size);
  */
 int pv_proc_ctl(char *out, size_t size, ...);
 
+/*
+ * Runs $PV_BUILD_DIR/bin/pivota-worker --once as worker id, with
+ * retries due at once (backoff 1 ms): the jobs that are due, then it
+ * exits, as cron would run it.  Returns its exit status, -1 if it
+ * could not run.
+ */
+int pv_proc_worker_once(const char *id);
+
 #endif /* PV_PROC_H */

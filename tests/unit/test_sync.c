@@ -210,11 +210,47 @@ START_TEST(test_sync_product_out_of_memory)
 }
 END_TEST
 
+START_TEST(test_sync_ended_done_failed_or_dead)
+{
+	static const struct {
+		const char *state, *job_state, *error;
+		int ended, failed;
+	} cases[] = {
+		{ "never", NULL, NULL, 0, 0 },
+		{ "queued", "queued", NULL, 0, 0 },
+		{ "running", "running", NULL, 0, 0 },
+		/* A retry pending: the job is queued again, the run goes on. */
+		{ "running", "queued", "HTTP 500", 0, 0 },
+		/* The job gave up before the run was done. */
+		{ "running", "dead", "HTTP 500", 1, 1 },
+		{ "failed", NULL, "HTTP 401", 1, 1 }, /* job pruned */
+		{ "done", "done", NULL, 1, 0 },
+		/* Done stays done whatever became of its job. */
+		{ "done", "dead", NULL, 1, 0 },
+	};
+	struct pv_sync_status st;
+	size_t i;
+	int failed;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&st, 0, sizeof(st));
+		st.state = cases[i].state;
+		st.job_state = cases[i].job_state;
+		st.error = cases[i].error;
+		failed = -1;
+		ck_assert_int_eq(pv_sync_ended(&st, &failed), cases[i].ended);
+		ck_assert_msg(failed == cases[i].failed, "case %zu: failed %d",
+		    i, failed);
+	}
+}
+END_TEST
+
 Suite *
 sync_suite(void)
 {
 	Suite *s = suite_create("sync");
 	TCase *tc = tcase_create("mapping");
+	TCase *te = tcase_create("status");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_sync_product_maps_every_field);
@@ -223,5 +259,7 @@ sync_suite(void)
 	tcase_add_test(tc, test_sync_html_text_cuts_on_characters);
 	tcase_add_test(tc, test_sync_product_out_of_memory);
 	suite_add_tcase(s, tc);
+	tcase_add_test(te, test_sync_ended_done_failed_or_dead);
+	suite_add_tcase(s, te);
 	return s;
 }
