@@ -14,7 +14,7 @@ DESTDIR	?=
 
 O	:= build/$(BUILD)
 CC	?= cc
-PKGS	:= libpq json-c libcurl openssl fcgi
+PKGS	:= libpq json-c libcurl openssl nettle fcgi
 
 WARN	= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	  -Wmissing-prototypes -Wold-style-definition -Wformat=2 \
