@@ -991,6 +991,17 @@ static const struct cmd cmds[] = {
 	    "MERCHANT --country CC [--region R] (--rate PERCENT"
 	    " [--shipping-taxable] | --delete)",
 	    "set a tax rate for a country or region", pv_ctl_psp_set_tax },
+	{ "merchant set-refunds",
+	    "MERCHANT [--on-store-cancel yes|no] [--restock yes|no]",
+	    "refund orders the store cancels after payment (default no); "
+	    "restock what refunds mirrored to Shopify give back (default no)",
+	    pv_ctl_set_refunds },
+	{ "merchant set-mail",
+	    "MERCHANT [--notify-merchant yes|no]"
+	    " [--notify-customers auto|always|never]",
+	    "mail the merchant a new-order notice (default yes); mail "
+	    "customers (default auto: unless a live Shopify store does)",
+	    pv_ctl_set_mail },
 	{ "agent create",
 	    "--name NAME [--per-minute N] [--daily N] [--merchants M,...]",
 	    "create an agent and print its first API key (shown once)",

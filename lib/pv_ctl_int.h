@@ -72,6 +72,12 @@ int pv_ctl_psp_set_shipping(struct pv_ctx *ctx, int argc, char **argv,
 int pv_ctl_psp_set_tax(struct pv_ctx *ctx, int argc, char **argv,
     struct json_object **out, struct pv_err *err);
 
+/* pv_ctl_settings.c */
+int pv_ctl_set_refunds(struct pv_ctx *ctx, int argc, char **argv,
+    struct json_object **out, struct pv_err *err);
+int pv_ctl_set_mail(struct pv_ctx *ctx, int argc, char **argv,
+    struct json_object **out, struct pv_err *err);
+
 /* pv_ctl_dash.c */
 int pv_ctl_dash_set_password(struct pv_ctx *ctx, int argc, char **argv,
     struct json_object **out, struct pv_err *err);
