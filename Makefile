@@ -224,7 +224,7 @@ lint:
 
 # libFuzzer harnesses, each linked with the whole library built by
 # clang with ASan and UBSan; `make fuzz` runs each FUZZ_SECONDS.
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard lib/*.h)
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard lib/*.h tests/fuzz/*.h)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS)
 

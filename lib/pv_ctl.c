@@ -946,6 +946,35 @@ pv_ctl_rows(const PGresult *res, struct pv_err *err)
 	return rows_to_json(res, err);
 }
 
+struct json_object *
+pv_ctl_row(const PGresult *res, const char *what, struct pv_err *err)
+{
+	return row_to_json(res, what, err);
+}
+
+/* A merchant's internal id and currency (result memory); see pv_ctl_int.h. */
+int
+pv_ctl_merchant(struct pv_ctx *ctx, const char *merchant, const char **id,
+    const char **currency, struct pv_err *err)
+{
+	const char *p[1] = { merchant };
+	PGresult *res;
+
+	if (pv_db_exec(ctx,
+	        PV_SQL(
+	            "SELECT id, currency FROM merchants WHERE public_id = $1"),
+	        1, p, &res, err) == -1)
+		return -1;
+	if (PQntuples(res) != 1) {
+		PV_ERR(err, PV_E_NOTFOUND, "merchant", "No such merchant: %s.",
+		    merchant);
+		return -1;
+	}
+	*id = PQgetvalue(res, 0, 0);
+	*currency = PQgetvalue(res, 0, 1);
+	return 0;
+}
+
 static const struct cmd cmds[] = {
 	{ "migrate", "[--dir DIR]", "apply pending database migrations",
 	    cmd_migrate },

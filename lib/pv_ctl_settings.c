@@ -18,8 +18,6 @@
  */
 #include <string.h>
 
-#include <json-c/json.h>
-
 #include "pv_ctl_int.h"
 #include "pv_db.h"
 
@@ -50,25 +48,22 @@ static int
 set_refunds(struct pv_ctx *ctx, void *arg, struct pv_err *err)
 {
 	struct refunds *r = arg;
-	const char *p[2] = { r->merchant, r->cancel };
+	const char *p[2], *currency;
 
-	if (pv_db_exec(ctx,
+	if (pv_ctl_merchant(ctx, r->merchant, &p[0], &currency, err) == -1)
+		return -1;
+	p[1] = r->cancel;
+	if (r->cancel != NULL &&
+	    pv_db_exec(ctx,
 	        PV_SQL("UPDATE merchants SET refund_on_store_cancel ="
-	               " coalesce($2::boolean, refund_on_store_cancel)"
-	               " WHERE public_id = $1 RETURNING 1"),
-	        2, p, &r->res, err) == -1)
+	               " $2::boolean WHERE id = $1::bigint"),
+	        2, p, NULL, err) == -1)
 		return -1;
-	if (PQntuples(r->res) != 1) {
-		PV_ERR(err, PV_E_NOTFOUND, "merchant", "No such merchant: %s.",
-		    r->merchant);
-		return -1;
-	}
+	p[1] = r->restock;
 	if (r->restock != NULL) {
-		p[1] = r->restock;
 		if (pv_db_exec(ctx,
-		        PV_SQL("UPDATE merchant_shopify s SET refund_restock ="
-		               " $2::boolean FROM merchants m WHERE m.id ="
-		               " s.merchant_id AND m.public_id = $1"
+		        PV_SQL("UPDATE merchant_shopify SET refund_restock ="
+		               " $2::boolean WHERE merchant_id = $1::bigint"
 		               " RETURNING 1"),
 		        2, p, &r->res, err) == -1)
 			return -1;
@@ -85,25 +80,8 @@ set_refunds(struct pv_ctx *ctx, void *arg, struct pv_err *err)
 	    PV_SQL("SELECT m.public_id AS merchant_id,"
 	           " m.refund_on_store_cancel, s.refund_restock"
 	           " FROM merchants m LEFT JOIN merchant_shopify s"
-	           " ON s.merchant_id = m.id WHERE m.public_id = $1"),
+	           " ON s.merchant_id = m.id WHERE m.id = $1::bigint"),
 	    1, p, &r->res, err);
-}
-
-/* The one row of res as *out (the caller's). */
-static int
-settings_out(const PGresult *res, struct json_object **out, struct pv_err *err)
-{
-	struct json_object *rows;
-
-	if ((rows = pv_ctl_rows(res, err)) == NULL)
-		return -1;
-	*out = json_object_get(json_object_array_get_idx(rows, 0));
-	json_object_put(rows);
-	if (*out == NULL) {
-		PV_ERR(err, PV_E_INTERNAL, NULL, "no settings row");
-		return -1;
-	}
-	return 0;
 }
 
 /* merchant set-refunds MERCHANT [--on-store-cancel yes|no] [--restock yes|no]
@@ -127,7 +105,7 @@ pv_ctl_set_refunds(struct pv_ctx *ctx, int argc, char **argv,
 		    "--on-store-cancel yes|no and/or --restock yes|no");
 	if (pv_db_tx(ctx, set_refunds, &r, err) == -1)
 		return -1;
-	return settings_out(r.res, out, err);
+	return (*out = pv_ctl_row(r.res, "merchant", err)) == NULL ? -1 : 0;
 }
 
 /*
@@ -139,6 +117,7 @@ pv_ctl_set_mail(struct pv_ctx *ctx, int argc, char **argv,
     struct json_object **out, struct pv_err *err)
 {
 	const char *merchant, *notify = NULL, *customers = NULL, *p[3];
+	const char *currency;
 	const struct pv_ctl_opt opts[] = { { "--notify-merchant", 0, &notify },
 		{ "--notify-customers", 0, &customers }, { NULL, 0, NULL } };
 	PGresult *res;
@@ -160,28 +139,24 @@ pv_ctl_set_mail(struct pv_ctx *ctx, int argc, char **argv,
 		return pv_ctl_usage_error(err, "give",
 		    "--notify-merchant yes|no and/or --notify-customers "
 		    "auto|always|never");
-	p[0] = merchant;
+	if (pv_ctl_merchant(ctx, merchant, &p[0], &currency, err) == -1)
+		return -1;
 	p[2] = customers;
 	/* No row means the defaults; the first change makes one. */
 	if (pv_db_exec(ctx,
 	        PV_SQL("INSERT INTO merchant_mail_settings AS s (merchant_id,"
-	               " notify_merchant, notify_customers)"
-	               " SELECT id, coalesce($2::boolean, true),"
-	               " coalesce($3, 'auto') FROM merchants"
-	               " WHERE public_id = $1"
+	               " notify_merchant, notify_customers) VALUES"
+	               " ($1::bigint, coalesce($2::boolean, true),"
+	               " coalesce($3, 'auto'))"
 	               " ON CONFLICT (merchant_id) DO UPDATE SET"
 	               " notify_merchant = coalesce($2::boolean,"
 	               " s.notify_merchant),"
 	               " notify_customers = coalesce($3, s.notify_customers),"
 	               " updated_at = now()"
-	               " RETURNING $1 AS merchant_id, notify_merchant,"
-	               " notify_customers"),
+	               " RETURNING (SELECT public_id FROM merchants"
+	               " WHERE id = $1::bigint) AS merchant_id,"
+	               " notify_merchant, notify_customers"),
 	        3, p, &res, err) == -1)
 		return -1;
-	if (PQntuples(res) != 1) {
-		PV_ERR(err, PV_E_NOTFOUND, "merchant", "No such merchant: %s.",
-		    merchant);
-		return -1;
-	}
-	return settings_out(res, out, err);
+	return (*out = pv_ctl_row(res, "merchant", err)) == NULL ? -1 : 0;
 }

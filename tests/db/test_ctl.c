@@ -42,6 +42,24 @@ setting(const struct shop *m, const char *sql)
 	return pv_dbs_value(pv_dbs_run(&pv_dbs_ctx, sql, 1, p));
 }
 
+/* The merchant's refund_on_store_cancel, "t" or "f". */
+static const char *
+on_store_cancel(const struct shop *m)
+{
+	return setting(m,
+	    PV_SQL("SELECT refund_on_store_cancel FROM merchants WHERE id ="
+	           " $1::bigint"));
+}
+
+/* Its store's refund_restock, "t" or "f". */
+static const char *
+restock(const struct shop *m)
+{
+	return setting(m,
+	    PV_SQL("SELECT refund_restock FROM merchant_shopify WHERE"
+	           " merchant_id = $1::bigint"));
+}
+
 /* The member key of pivotactl's --json output, as JSON text. */
 static void
 json_member(const char *out, const char *key, char *dst, size_t size)
@@ -61,10 +79,7 @@ START_TEST(test_ctl_set_refunds_on_store_cancel)
 	struct shop m;
 
 	shop_make(&m);
-	ck_assert_str_eq(setting(&m,
-	                     PV_SQL("SELECT refund_on_store_cancel FROM "
-	                            "merchants WHERE id = $1::bigint")),
-	    "f");
+	ck_assert_str_eq(on_store_cancel(&m), "f");
 	ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "merchant",
 	                     "set-refunds", m.pub, "--on-store-cancel", "yes",
 	                     "--json", NULL),
@@ -76,10 +91,7 @@ START_TEST(test_ctl_set_refunds_on_store_cancel)
 	ck_assert_str_eq(v, "true");
 	json_member(out, "refund_restock", v, sizeof(v));
 	ck_assert_str_eq(v, "null"); /* no Shopify store */
-	ck_assert_str_eq(setting(&m,
-	                     PV_SQL("SELECT refund_on_store_cancel FROM "
-	                            "merchants WHERE id = $1::bigint")),
-	    "t");
+	ck_assert_str_eq(on_store_cancel(&m), "t");
 
 	/* People get key: value lines. */
 	ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "merchant",
@@ -88,10 +100,7 @@ START_TEST(test_ctl_set_refunds_on_store_cancel)
 	    0);
 	ck_assert_msg(strstr(out, "refund_on_store_cancel: false\n") != NULL,
 	    "%s", out);
-	ck_assert_str_eq(setting(&m,
-	                     PV_SQL("SELECT refund_on_store_cancel FROM "
-	                            "merchants WHERE id = $1::bigint")),
-	    "f");
+	ck_assert_str_eq(on_store_cancel(&m), "f");
 }
 END_TEST
 
@@ -107,10 +116,7 @@ START_TEST(test_ctl_set_refunds_restock_needs_a_store)
 	                     "set-refunds", m.pub, "--on-store-cancel", "yes",
 	                     "--restock", "yes", NULL),
 	    1);
-	ck_assert_str_eq(setting(&m,
-	                     PV_SQL("SELECT refund_on_store_cancel FROM "
-	                            "merchants WHERE id = $1::bigint")),
-	    "f");
+	ck_assert_str_eq(on_store_cancel(&m), "f");
 
 	p[0] = m.s.merchant;
 	pv_dbs_run(&pv_dbs_ctx,
@@ -119,11 +125,7 @@ START_TEST(test_ctl_set_refunds_restock_needs_a_store)
 	           " ($1::bigint, 'ctl-' || $1 || '.myshopify.com',"
 	           " 'v1.never-opened', 'Ctl', 'USD', '2025-07')"),
 	    1, p);
-	ck_assert_str_eq(setting(&m,
-	                     PV_SQL("SELECT refund_restock FROM "
-	                            "merchant_shopify WHERE merchant_id = "
-	                            "$1::bigint")),
-	    "f");
+	ck_assert_str_eq(restock(&m), "f");
 	ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "merchant",
 	                     "set-refunds", m.pub, "--restock", "yes", "--json",
 	                     NULL),
@@ -132,19 +134,11 @@ START_TEST(test_ctl_set_refunds_restock_needs_a_store)
 	ck_assert_str_eq(v, "true");
 	json_member(out, "refund_on_store_cancel", v, sizeof(v));
 	ck_assert_str_eq(v, "false"); /* left as it was */
-	ck_assert_str_eq(setting(&m,
-	                     PV_SQL("SELECT refund_restock FROM "
-	                            "merchant_shopify WHERE merchant_id = "
-	                            "$1::bigint")),
-	    "t");
+	ck_assert_str_eq(restock(&m), "t");
 	ck_assert_int_eq(pv_proc_ctl(out, sizeof(out), "merchant",
 	                     "set-refunds", m.pub, "--restock", "no", NULL),
 	    0);
-	ck_assert_str_eq(setting(&m,
-	                     PV_SQL("SELECT refund_restock FROM "
-	                            "merchant_shopify WHERE merchant_id = "
-	                            "$1::bigint")),
-	    "f");
+	ck_assert_str_eq(restock(&m), "f");
 }
 END_TEST
 
@@ -188,10 +182,7 @@ START_TEST(test_ctl_settings_refuse_bad_input)
 	                            "merchant_mail_settings WHERE merchant_id "
 	                            "= $1::bigint")),
 	    "0");
-	ck_assert_str_eq(setting(&m,
-	                     PV_SQL("SELECT refund_on_store_cancel FROM "
-	                            "merchants WHERE id = $1::bigint")),
-	    "f");
+	ck_assert_str_eq(on_store_cancel(&m), "f");
 }
 END_TEST
 

@@ -15,18 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "pv_http.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define check(cond) \
-	do { \
-		if (!(cond)) { \
-			fprintf(stderr, "fuzz_cookie.c:%d: %s\n", __LINE__, \
-			    #cond); \
-			abort(); \
-		} \
-	} while (0)
 
 #define TOKEN "0123456789abcdef0123456789abcdef"
 
