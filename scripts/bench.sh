@@ -77,10 +77,14 @@ fi
 
 unset PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE
 T= LT=
+SOAK_PIDS=() # the memory soak's wrk processes
 cleanup() {
-	local rc=$? left
+	local rc=$? left pid
 	set +e
 	trap - EXIT INT TERM HUP
+	for pid in "${SOAK_PIDS[@]}"; do
+		kill "$pid" 2>/dev/null
+	done
 	[ -n "$LT" ] && pv_stop "$LT" 10
 	pv_pg_stop
 	if [ -n "$T" ]; then
@@ -393,7 +397,6 @@ mem_table() {
 
 # soak_run PROGRAM [HEADER...]: run PROGRAM's soak script with wrk in
 # the background (its pid goes to SOAK_PIDS).
-SOAK_PIDS=()
 soak_run() {
 	local prog=$1 h=() x
 	shift
@@ -441,10 +444,20 @@ soak() {
 		paths=("/agent/v1/products/search?q=tee" "/agent/v1/products/$BM/$BP")
 	fi
 	soak_lua "$T/soak-products.lua" "$n" GET "" "${paths[@]}"
-	# A cent at a time, so a paid order takes thousands of refunds.
+	# Refunds of paid orders: every 25th a real one of a cent (so an
+	# order takes thousands), the others asking for more than is left,
+	# which reads the order and is refused (409).
 	paths=()
 	for i in $paid; do paths+=("/agent/v1/orders/$i/refund"); done
-	soak_lua "$T/soak-refund.lua" "$n" POST '{"amount":"0.01"}' "${paths[@]}"
+	soak_lua "$T/soak-refund.lua" "$n" POST '{"amount":"99999.00"}' "${paths[@]}"
+	cat >>"$T/soak-refund.lua" <<-'LUA'
+	local refuse = body
+	local post = request
+	request = function()
+	  body = (i + 1) % 25 == 0 and '{"amount":"0.01"}' or refuse
+	  return post()
+	end
+	LUA
 	# The webhook programs and the 3-D Secure page get requests they
 	# refuse after their checks (no event is forged here): a Stripe
 	# signature of the right form and age that does not match, for the
