@@ -14,7 +14,7 @@ DESTDIR	?=
 
 O	:= build/$(BUILD)
 CC	?= cc
-PKGS	:= libpq json-c libcurl openssl fcgi
+PKGS	:= libpq json-c libcurl openssl nettle fcgi
 
 WARN	= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	  -Wmissing-prototypes -Wold-style-definition -Wformat=2 \
@@ -28,12 +28,22 @@ LDFLAGS_release	= -Wl,-z,relro,-z,now
 LDFLAGS_asan	= -fsanitize=address,undefined
 
 PKG_CFLAGS	:= $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS	:= $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libcurl is not linked into the library or the programs: pv_upstream.c
+# loads it (dlopen) on the first outbound call, so processes that never
+# call a provider never map it and its twenty dependencies.  Only its
+# headers and its soname are used here.  The tests' HTTP client links it.
+PKG_LIBS	:= $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null)
+CURL_LIBS	:= $(shell pkg-config --libs libcurl 2>/dev/null)
+ifndef CURL_SONAME
+CURL_SONAME	:= $(or $(shell objdump -p \
+		   "$$(pkg-config --variable=libdir libcurl)/libcurl.so" \
+		   2>/dev/null | awk '$$1 == "SONAME" { print $$2 }'),libcurl.so.4)
+endif
 CHECK_CFLAGS	:= $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS	:= $(shell pkg-config --libs check 2>/dev/null)
 
 ALL_CFLAGS	= $(STD) $(WARN) $(CFLAGS_$(BUILD)) -Ilib $(PKG_CFLAGS) \
-		  -MMD -MP $(CFLAGS)
+		  -DPV_CURL_SONAME='"$(CURL_SONAME)"' -MMD -MP $(CFLAGS)
 ALL_LDFLAGS	= $(LDFLAGS_$(BUILD)) $(LDFLAGS)
 RPATH		= -Wl,-rpath,'$$ORIGIN/../lib:$$ORIGIN/../../lib'
 
@@ -62,7 +72,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC	?= clang
 FUZZ_CFLAGS = $(STD) $(WARN) -g -O1 -fno-omit-frame-pointer \
 	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	  -Ilib $(PKG_CFLAGS)
+	  -Ilib $(PKG_CFLAGS) -DPV_CURL_SONAME='"$(CURL_SONAME)"'
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH	:= $(BENCH_SRC:bench/%.c=$(O)/bench/%)
 
@@ -143,7 +153,7 @@ $(DB_SRC:%.c=$(O)/tobj/%.o): $(O)/tobj/tests/db/suites.h
 $(INT_SRC:%.c=$(O)/tobj/%.o): $(O)/tobj/tests/integration/suites.h
 
 SUPPORT_OBJ := $(SUPPORT_SRC:%.c=$(O)/tobj/%.o)
-TEST_LIBS = $(TLIB) $(PKG_LIBS) $(CHECK_LIBS) -lpthread
+TEST_LIBS = $(TLIB) $(PKG_LIBS) $(CURL_LIBS) $(CHECK_LIBS) -lpthread
 
 $(UNIT_T): $(O)/tobj/tests/unit/main.o $(UNIT_SRC:%.c=$(O)/tobj/%.o) \
 	    $(SUPPORT_OBJ) $(TLIB)
@@ -214,7 +224,7 @@ lint:
 
 # libFuzzer harnesses, each linked with the whole library built by
 # clang with ASan and UBSan; `make fuzz` runs each FUZZ_SECONDS.
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard lib/*.h)
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard lib/*.h tests/fuzz/*.h)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS)
 

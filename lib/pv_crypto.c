@@ -1,23 +1,36 @@
 /*
- * Cryptographic primitives on OpenSSL 3 EVP.  Algorithms are fetched
- * per call (OpenSSL caches them internally), so the module has no
- * state of its own.  Hex and base64 are written here rather than taken
- * from EVP_EncodeBlock/EVP_DecodeBlock because those skip whitespace,
- * accept stray padding and lose the exact decoded length; everything
- * we decode comes from outside and must be canonical.
+ * Cryptographic primitives.  The module has no state of its own.
+ *
+ * What the FastCGI programs use on every request (SHA-256, HMAC-SHA256,
+ * AES-256-GCM) is Nettle's, and random bytes come from the kernel
+ * (getentropy, the source OpenSSL's own generator is seeded from).
+ * Only the password KDFs (scrypt, PBKDF2), used at login, are OpenSSL
+ * 3 EVP: a process's first EVP call starts OpenSSL's provider machinery
+ * (the default provider, a name map of every algorithm, the error
+ * strings), 2.3 MiB of RSS in every process that hashes an API key or
+ * opens a stored secret (docs/performance.md, "Memory").  Nettle has
+ * no global state to start, and libpq's dependencies (GnuTLS) already
+ * map it into every process on Debian.  Hex and base64 are written
+ * here rather than taken from EVP_EncodeBlock/EVP_DecodeBlock because those
+ * skip whitespace, accept stray padding and lose the exact decoded length;
+ * everything we decode comes from outside and must be canonical.
  */
-#include <limits.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include <nettle/gcm.h>
+#include <nettle/hmac.h>
+#include <nettle/sha2.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
-#include <openssl/rand.h>
 
 #include "pv_crypto.h"
 
@@ -240,21 +253,21 @@ unb64(const char *s, size_t len, int pad, unsigned char *out, size_t size,
 }
 
 /*
- * Computes the SHA-256 of len bytes at p into out.  Returns 0, or -1
- * with PV_E_INTERNAL if OpenSSL fails.
+ * Computes the SHA-256 of len bytes at p into out (Nettle; see the
+ * top of the file).  Returns 0: it cannot fail, err is there for the
+ * callers' chains.
  */
 int
 pv_crypto_sha256(const void *p, size_t len,
     unsigned char out[PV_CRYPTO_SHA256_LEN], struct pv_err *err)
 {
-	unsigned int n;
+	struct sha256_ctx c;
 
-	if (EVP_Digest(len != 0 ? p : "", len, out, &n, EVP_sha256(), NULL) !=
-	        1 ||
-	    n != PV_CRYPTO_SHA256_LEN) {
-		ossl_fail(err, "SHA-256");
-		return -1;
-	}
+	(void)err;
+	sha256_init(&c);
+	if (len != 0)
+		sha256_update(&c, len, p);
+	sha256_digest(&c, PV_CRYPTO_SHA256_LEN, out);
 	return 0;
 }
 
@@ -269,43 +282,20 @@ int
 pv_crypto_hmac_sha256(const void *key, size_t keylen, const struct pv_iov *iov,
     size_t n, unsigned char out[PV_CRYPTO_SHA256_LEN], struct pv_err *err)
 {
-	OSSL_PARAM params[2];
-	EVP_MAC_CTX *ctx = NULL;
-	EVP_MAC *mac = NULL;
-	size_t i, outlen;
-	int rc = -1;
+	struct hmac_sha256_ctx c;
+	size_t i;
 
 	if (keylen == 0) {
 		PV_ERR(err, PV_E_INTERNAL, NULL, "HMAC key is empty");
 		return -1;
 	}
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-	    "SHA256", 0);
-	params[1] = OSSL_PARAM_construct_end();
-	if ((mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL ||
-	    (ctx = EVP_MAC_CTX_new(mac)) == NULL ||
-	    EVP_MAC_init(ctx, key, keylen, params) != 1) {
-		ossl_fail(err, "HMAC-SHA256 setup");
-		goto out;
-	}
-	for (i = 0; i < n; i++) {
-		if (iov[i].len == 0)
-			continue;
-		if (EVP_MAC_update(ctx, iov[i].p, iov[i].len) != 1) {
-			ossl_fail(err, "HMAC-SHA256 update");
-			goto out;
-		}
-	}
-	if (EVP_MAC_final(ctx, out, &outlen, PV_CRYPTO_SHA256_LEN) != 1 ||
-	    outlen != PV_CRYPTO_SHA256_LEN) {
-		ossl_fail(err, "HMAC-SHA256 final");
-		goto out;
-	}
-	rc = 0;
-out:
-	EVP_MAC_CTX_free(ctx);
-	EVP_MAC_free(mac);
-	return rc;
+	hmac_sha256_set_key(&c, keylen, key);
+	for (i = 0; i < n; i++)
+		if (iov[i].len != 0)
+			hmac_sha256_update(&c, iov[i].len, iov[i].p);
+	hmac_sha256_digest(&c, PV_CRYPTO_SHA256_LEN, out);
+	OPENSSL_cleanse(&c, sizeof(c));
+	return 0;
 }
 
 /*
@@ -319,19 +309,23 @@ pv_crypto_memeq(const void *a, const void *b, size_t len)
 }
 
 /*
- * Fills len bytes at p from OpenSSL's CSPRNG.  Returns 0, or -1 with
- * PV_E_INTERNAL (no entropy, or len over INT_MAX).
+ * Fills len bytes at p from the kernel's CSPRNG (getentropy, at most
+ * 256 bytes a call).  Returns 0, or -1 with PV_E_INTERNAL if the
+ * kernel has none to give.
  */
 int
 pv_crypto_random(void *p, size_t len, struct pv_err *err)
 {
-	if (len > INT_MAX) {
-		PV_ERR(err, PV_E_INTERNAL, NULL, "random request too large");
-		return -1;
-	}
-	if (len != 0 && RAND_bytes(p, (int)len) != 1) {
-		ossl_fail(err, "RAND_bytes");
-		return -1;
+	unsigned char *b = p;
+	size_t n;
+
+	for (; len > 0; b += n, len -= n) {
+		n = len < 256 ? len : 256;
+		if (getentropy(b, n) == -1) {
+			PV_ERR(err, PV_E_INTERNAL, NULL, "getentropy: %s",
+			    strerror(errno));
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -502,23 +496,29 @@ pv_crypto_b64_decode(struct pv_arena *a, const char *s, size_t len,
 }
 
 /*
- * Feeds the sealing AAD to a GCM context: the version prefix first, so
- * a future format cannot be confused with this one, then the caller's
- * binding (a merchant id, say).  The prefix has a fixed length, so the
- * concatenation is unambiguous.
+ * Starts AES-256-GCM under key with the nonce and the sealing AAD: the
+ * version prefix first, so a future format cannot be confused with
+ * this one, then the caller's aad.  Nettle takes AAD in whole blocks
+ * but the last, so the prefix and the start of aad make the first.
  */
-static int
-seal_aad(EVP_CIPHER_CTX *ctx, const void *aad, size_t aadlen)
+static void
+seal_start(struct gcm_aes256_ctx *c, const unsigned char *key,
+    const unsigned char *nonce, const void *aad, size_t aadlen)
 {
-	int n;
+	unsigned char head[GCM_BLOCK_SIZE];
+	size_t n = sizeof(head) - SEAL_PREFIXLEN;
 
-	if (EVP_CipherUpdate(ctx, NULL, &n, (const unsigned char *)SEAL_PREFIX,
-	        SEAL_PREFIXLEN) != 1)
-		return -1;
-	if (aadlen != 0 &&
-	    EVP_CipherUpdate(ctx, NULL, &n, aad, (int)aadlen) != 1)
-		return -1;
-	return 0;
+	if (aadlen < n)
+		n = aadlen;
+	memcpy(head, SEAL_PREFIX, SEAL_PREFIXLEN);
+	if (n != 0)
+		memcpy(head + SEAL_PREFIXLEN, aad, n);
+	gcm_aes256_set_key(c, key);
+	gcm_aes256_set_iv(c, SEAL_NONCELEN, nonce);
+	gcm_aes256_update(c, SEAL_PREFIXLEN + n, head);
+	if (aadlen > n)
+		gcm_aes256_update(c, aadlen - n,
+		    (const unsigned char *)aad + n);
 }
 
 /*
@@ -528,7 +528,7 @@ seal_aad(EVP_CIPHER_CTX *ctx, const void *aad, size_t aadlen)
  * is printable: "v1." and base64 of a fresh random 12-byte nonce, the
  * ciphertext and the 16-byte tag.  Random nonces are safe for far more
  * secrets than we will ever seal under one key (2^32).  Returns 0 and
- * *out (arena memory), or -1 with PV_E_INTERNAL (OpenSSL, RNG, sizes),
+ * *out (arena memory), or -1 with PV_E_INTERNAL (RNG, sizes),
  * PV_E_NOMEM or PV_E_TOOBIG.
  */
 int
@@ -536,11 +536,10 @@ pv_crypto_seal(struct pv_arena *a, const unsigned char *key, const void *aad,
     size_t aadlen, const void *p, size_t len, const char **out,
     struct pv_err *err)
 {
-	EVP_CIPHER_CTX *ctx = NULL;
+	struct gcm_aes256_ctx c;
 	unsigned char *raw;
 	size_t rawlen;
 	char *s;
-	int n, fin, rc = -1;
 
 	if (len > PV_CRYPTO_SEAL_MAX || aadlen > PV_CRYPTO_SEAL_MAX) {
 		PV_ERR(err, PV_E_INTERNAL, NULL, "sealed data over %d bytes",
@@ -550,36 +549,18 @@ pv_crypto_seal(struct pv_arena *a, const unsigned char *key, const void *aad,
 	rawlen = SEAL_NONCELEN + len + SEAL_TAGLEN;
 	if ((raw = pv_arena_alloc(a, rawlen, err)) == NULL ||
 	    (s = pv_arena_alloc(a, SEAL_PREFIXLEN + b64len(rawlen, 1) + 1,
-	         err)) == NULL)
+	         err)) == NULL ||
+	    pv_crypto_random(raw, SEAL_NONCELEN, err) == -1)
 		return -1;
-	if (pv_crypto_random(raw, SEAL_NONCELEN, err) == -1)
-		return -1;
-	if ((ctx = EVP_CIPHER_CTX_new()) == NULL ||
-	    EVP_EncryptInit_ex2(ctx, EVP_aes_256_gcm(), key, raw, NULL) != 1 ||
-	    seal_aad(ctx, aad, aadlen) == -1) {
-		ossl_fail(err, "AES-256-GCM seal setup");
-		goto out;
-	}
-	n = 0;
-	if (len != 0 &&
-	    EVP_EncryptUpdate(ctx, raw + SEAL_NONCELEN, &n, p, (int)len) != 1) {
-		ossl_fail(err, "AES-256-GCM encrypt");
-		goto out;
-	}
-	if (EVP_EncryptFinal_ex(ctx, raw + SEAL_NONCELEN + n, &fin) != 1 ||
-	    (size_t)n + (size_t)fin != len ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, SEAL_TAGLEN,
-	        raw + SEAL_NONCELEN + len) != 1) {
-		ossl_fail(err, "AES-256-GCM seal final");
-		goto out;
-	}
+	seal_start(&c, key, raw, aad, aadlen);
+	if (len != 0)
+		gcm_aes256_encrypt(&c, len, raw + SEAL_NONCELEN, p);
+	gcm_aes256_digest(&c, SEAL_TAGLEN, raw + SEAL_NONCELEN + len);
+	OPENSSL_cleanse(&c, sizeof(c));
 	memcpy(s, SEAL_PREFIX, SEAL_PREFIXLEN);
 	b64(raw, rawlen, 1, s + SEAL_PREFIXLEN);
 	*out = s;
-	rc = 0;
-out:
-	EVP_CIPHER_CTX_free(ctx);
-	return rc;
+	return 0;
 }
 
 /*
@@ -595,11 +576,11 @@ pv_crypto_open(struct pv_arena *a, const unsigned char *key, const void *aad,
     size_t aadlen, const char *sealed, size_t sealedlen, unsigned char **out,
     size_t *outlen, struct pv_err *err)
 {
-	EVP_CIPHER_CTX *ctx = NULL;
-	unsigned char *raw, *pt;
-	size_t rawlen, ctlen;
+	unsigned char *raw, *pt, tag[SEAL_TAGLEN];
+	struct gcm_aes256_ctx c;
 	struct pv_err derr = { 0 };
-	int n, fin, rc = -1;
+	size_t rawlen, ctlen;
+	int ok;
 
 	if (aadlen > PV_CRYPTO_SEAL_MAX) {
 		PV_ERR(err, PV_E_INTERNAL, NULL, "sealing AAD over %d bytes",
@@ -633,36 +614,22 @@ pv_crypto_open(struct pv_arena *a, const unsigned char *key, const void *aad,
 	ctlen = rawlen - SEAL_NONCELEN - SEAL_TAGLEN;
 	if ((pt = pv_arena_alloc(a, ctlen + 1, err)) == NULL)
 		return -1;
-	if ((ctx = EVP_CIPHER_CTX_new()) == NULL ||
-	    EVP_DecryptInit_ex2(ctx, EVP_aes_256_gcm(), key, raw, NULL) != 1 ||
-	    seal_aad(ctx, aad, aadlen) == -1 ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, SEAL_TAGLEN,
-	        raw + SEAL_NONCELEN + ctlen) != 1) {
-		ossl_fail(err, "AES-256-GCM open setup");
-		goto out;
-	}
-	n = 0;
-	if (ctlen != 0 &&
-	    EVP_DecryptUpdate(ctx, pt, &n, raw + SEAL_NONCELEN, (int)ctlen) !=
-	        1) {
-		ossl_fail(err, "AES-256-GCM decrypt");
-		goto out;
-	}
-	if (EVP_DecryptFinal_ex(ctx, pt + n, &fin) != 1) {
-		ERR_clear_error();
+	seal_start(&c, key, raw, aad, aadlen);
+	if (ctlen != 0)
+		gcm_aes256_decrypt(&c, ctlen, pt, raw + SEAL_NONCELEN);
+	gcm_aes256_digest(&c, SEAL_TAGLEN, tag);
+	OPENSSL_cleanse(&c, sizeof(c));
+	ok = CRYPTO_memcmp(tag, raw + SEAL_NONCELEN + ctlen, SEAL_TAGLEN) == 0;
+	if (!ok) {
+		OPENSSL_cleanse(pt, ctlen + 1);
 		PV_ERR(err, PV_E_AUTH, NULL,
 		    "sealed secret failed authentication");
-		goto out;
+		return -1;
 	}
 	pt[ctlen] = '\0';
 	*out = pt;
 	*outlen = ctlen;
-	rc = 0;
-out:
-	if (rc == -1)
-		OPENSSL_cleanse(pt, ctlen + 1);
-	EVP_CIPHER_CTX_free(ctx);
-	return rc;
+	return 0;
 }
 
 /*

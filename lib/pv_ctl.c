@@ -946,6 +946,35 @@ pv_ctl_rows(const PGresult *res, struct pv_err *err)
 	return rows_to_json(res, err);
 }
 
+struct json_object *
+pv_ctl_row(const PGresult *res, const char *what, struct pv_err *err)
+{
+	return row_to_json(res, what, err);
+}
+
+/* A merchant's internal id and currency (result memory); see pv_ctl_int.h. */
+int
+pv_ctl_merchant(struct pv_ctx *ctx, const char *merchant, const char **id,
+    const char **currency, struct pv_err *err)
+{
+	const char *p[1] = { merchant };
+	PGresult *res;
+
+	if (pv_db_exec(ctx,
+	        PV_SQL(
+	            "SELECT id, currency FROM merchants WHERE public_id = $1"),
+	        1, p, &res, err) == -1)
+		return -1;
+	if (PQntuples(res) != 1) {
+		PV_ERR(err, PV_E_NOTFOUND, "merchant", "No such merchant: %s.",
+		    merchant);
+		return -1;
+	}
+	*id = PQgetvalue(res, 0, 0);
+	*currency = PQgetvalue(res, 0, 1);
+	return 0;
+}
+
 static const struct cmd cmds[] = {
 	{ "migrate", "[--dir DIR]", "apply pending database migrations",
 	    cmd_migrate },
@@ -991,6 +1020,17 @@ static const struct cmd cmds[] = {
 	    "MERCHANT --country CC [--region R] (--rate PERCENT"
 	    " [--shipping-taxable] | --delete)",
 	    "set a tax rate for a country or region", pv_ctl_psp_set_tax },
+	{ "merchant set-refunds",
+	    "MERCHANT [--on-store-cancel yes|no] [--restock yes|no]",
+	    "refund orders the store cancels after payment (default no); "
+	    "restock what refunds mirrored to Shopify give back (default no)",
+	    pv_ctl_set_refunds },
+	{ "merchant set-mail",
+	    "MERCHANT [--notify-merchant yes|no]"
+	    " [--notify-customers auto|always|never]",
+	    "mail the merchant a new-order notice (default yes); mail "
+	    "customers (default auto: unless a live Shopify store does)",
+	    pv_ctl_set_mail },
 	{ "agent create",
 	    "--name NAME [--per-minute N] [--daily N] [--merchants M,...]",
 	    "create an agent and print its first API key (shown once)",

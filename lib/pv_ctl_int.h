@@ -46,6 +46,18 @@ struct json_object *pv_ctl_new_obj(struct pv_err *err);
 /* Every row of res as an array of objects (caller owns), or NULL. */
 struct json_object *pv_ctl_rows(const PGresult *res, struct pv_err *err);
 
+/* The one row of res as an object (caller owns), or NULL with
+ * PV_E_NOTFOUND "no such <what>" unless res has exactly one row. */
+struct json_object *pv_ctl_row(const PGresult *res, const char *what,
+    struct pv_err *err);
+
+/*
+ * The internal id and currency of the merchant whose public id is
+ * merchant (memory of the request's result), or -1 with PV_E_NOTFOUND.
+ */
+int pv_ctl_merchant(struct pv_ctx *ctx, const char *merchant, const char **id,
+    const char **currency, struct pv_err *err);
+
 /* pv_ctl_jobs.c */
 int pv_ctl_jobs_list(struct pv_ctx *ctx, int argc, char **argv,
     struct json_object **out, struct pv_err *err);
@@ -70,6 +82,12 @@ int pv_ctl_psp_connect_sandbox(struct pv_ctx *ctx, int argc, char **argv,
 int pv_ctl_psp_set_shipping(struct pv_ctx *ctx, int argc, char **argv,
     struct json_object **out, struct pv_err *err);
 int pv_ctl_psp_set_tax(struct pv_ctx *ctx, int argc, char **argv,
+    struct json_object **out, struct pv_err *err);
+
+/* pv_ctl_settings.c */
+int pv_ctl_set_refunds(struct pv_ctx *ctx, int argc, char **argv,
+    struct json_object **out, struct pv_err *err);
+int pv_ctl_set_mail(struct pv_ctx *ctx, int argc, char **argv,
     struct json_object **out, struct pv_err *err);
 
 /* pv_ctl_dash.c */

@@ -118,29 +118,6 @@ money_opt(const char *s, const char *currency, const char *name, int64_t *out,
 	return pv_money_parse(s, strlen(s), currency, 0, out, name, err);
 }
 
-/* The merchant's internal id and currency. */
-static int
-merchant_row(struct pv_ctx *ctx, const char *merchant, const char **id,
-    const char **currency, struct pv_err *err)
-{
-	const char *p[1] = { merchant };
-	PGresult *res;
-
-	if (pv_db_exec(ctx,
-	        PV_SQL(
-	            "SELECT id, currency FROM merchants WHERE public_id = $1"),
-	        1, p, &res, err) == -1)
-		return -1;
-	if (PQntuples(res) != 1) {
-		PV_ERR(err, PV_E_NOTFOUND, "merchant", "No such merchant: %s.",
-		    merchant);
-		return -1;
-	}
-	*id = PQgetvalue(res, 0, 0);
-	*currency = PQgetvalue(res, 0, 1);
-	return 0;
-}
-
 /*
  * merchant set-shipping MERCHANT --country CC|'*' --rate AMOUNT
  * [--free-over AMOUNT] [--min-days N] [--max-days N] [--delete]
@@ -164,7 +141,7 @@ pv_ctl_psp_set_shipping(struct pv_ctx *ctx, int argc, char **argv,
 		return -1;
 	if (cc == NULL || (strcmp(cc, "*") != 0 && !pv_valid_country(cc)))
 		return pv_ctl_usage_error(err, "--country needs", "CC or '*'");
-	if (merchant_row(ctx, merchant, &id, &cur, err))
+	if (pv_ctl_merchant(ctx, merchant, &id, &cur, err))
 		return -1;
 	p[0] = id;
 	p[1] = cc;
@@ -270,7 +247,7 @@ pv_ctl_psp_set_tax(struct pv_ctx *ctx, int argc, char **argv,
 	if (strlen(region) > 3)
 		return pv_ctl_usage_error(err, "--region is a code such as",
 		    "CA");
-	if (merchant_row(ctx, merchant, &id, &cur, err))
+	if (pv_ctl_merchant(ctx, merchant, &id, &cur, err))
 		return -1;
 	p[0] = id;
 	p[1] = cc;

@@ -44,39 +44,15 @@ static const struct {
 	{ "refund_pending", "Refund sent; the provider confirms it later." },
 };
 
-static const char *
-cookie(const struct pv_req *req, const char *name)
-{
-	const char *h = pv_req_header(req, "cookie"), *p, *e;
-	size_t n = strlen(name);
-
-	if (h == NULL)
-		return NULL;
-	for (p = h; *p != '\0'; p = *e ? e + 1 : e) {
-		while (*p == ' ')
-			p++;
-		e = strchr(p, ';');
-		if (e == NULL)
-			e = p + strlen(p);
-		if ((size_t)(e - p) > n && strncmp(p, name, n) == 0 &&
-		    p[n] == '=')
-			return p + n + 1; /* ends at ';' or NUL */
-	}
-	return NULL;
-}
-
 /* A cookie's value copied into the arena, or NULL. */
 static const char *
 cookie_dup(struct dash *d, const char *name)
 {
-	const char *v = cookie(d->req, name);
 	struct pv_err err = { 0 };
+	const char *v;
 	size_t n;
 
-	if (v == NULL)
-		return NULL;
-	n = strcspn(v, ";");
-	if (n > 128)
+	if ((v = pv_req_cookie(d->req, name, &n)) == NULL || n > 128)
 		return NULL;
 	return pv_arena_strndup(d->ctx->arena, v, n, &err);
 }

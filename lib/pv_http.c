@@ -110,6 +110,33 @@ pv_req_header(const struct pv_req *req, const char *name)
 	return NULL;
 }
 
+/*
+ * Finds a cookie in "a=1; b=2" (RFC 6265 5.4: a pair's name is what
+ * precedes its first '='; leading spaces of a pair are skipped, nothing
+ * else is trimmed or unquoted).  See pv_http.h.
+ */
+const char *
+pv_req_cookie(const struct pv_req *req, const char *name, size_t *len)
+{
+	const char *h = pv_req_header(req, "cookie"), *p, *e, *eq;
+	size_t n = strlen(name);
+
+	if (h == NULL)
+		return NULL;
+	for (p = h; *p != '\0'; p = *e != '\0' ? e + 1 : e) {
+		while (*p == ' ')
+			p++;
+		e = p + strcspn(p, ";");
+		eq = memchr(p, '=', (size_t)(e - p));
+		if (eq != NULL && (size_t)(eq - p) == n &&
+		    memcmp(p, name, n) == 0) {
+			*len = (size_t)(e - eq) - 1;
+			return eq + 1;
+		}
+	}
+	return NULL;
+}
+
 /* The first query parameter of that name, or NULL. */
 const char *
 pv_req_param(const struct pv_req *req, const char *name)

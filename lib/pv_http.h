@@ -191,6 +191,15 @@ enum pv_method pv_http_method(const char *name);
 /* Case-insensitive header lookup; name is lowercase.  NULL if absent. */
 const char *pv_req_header(const struct pv_req *req, const char *name);
 
+/*
+ * The value of the first cookie called name (case-sensitive) in the
+ * Cookie header, or NULL.  The value is borrowed from the header and is
+ * not NUL-terminated: it runs for *len bytes, up to the next ';' or the
+ * end of the header.
+ */
+const char *pv_req_cookie(const struct pv_req *req, const char *name,
+    size_t *len);
+
 /* First query parameter called name, or NULL. */
 const char *pv_req_param(const struct pv_req *req, const char *name);
 

@@ -898,7 +898,8 @@ pv_mcp_main(int argc, char **argv)
 	base = pv_arena_strdup(m.keep,
 	    url != NULL && url[0] != '\0' ? url : MCP_DEFAULT_URL, &err);
 	if (base == NULL || build_tools(&m, &err) == -1 ||
-	    pv_upstream_url_loopback(base, "PIVOTA_API_URL", &err) == -1) {
+	    pv_upstream_url_loopback(m.up, base, "PIVOTA_API_URL", &err) ==
+	        -1) {
 		pv_log_msg(PV_LOG_ERROR, "cannot start: %s", err.msg);
 		goto out;
 	}

@@ -940,7 +940,7 @@ pv_shopify_order_find_by_tag(struct pv_ctx *ctx,
 
 /* A loopback host as a shop name: "localhost", "127.x.y.z", "[::1]". */
 static int
-loopback_host(const char *s)
+loopback_host(struct pv_upstream *up, const char *s)
 {
 	char url[300];
 	struct pv_err e = { 0 };
@@ -950,7 +950,7 @@ loopback_host(const char *s)
 		return 0;
 	n = snprintf(url, sizeof(url), "http://%s/", s);
 	return n > 0 && (size_t)n < sizeof(url) &&
-	    pv_upstream_url_loopback(url, "shop", &e) == 1;
+	    pv_upstream_url_loopback(up, url, "shop", &e) == 1;
 }
 
 /* See pv_shopify.h. */
@@ -964,8 +964,8 @@ pv_shopify_check_shop(struct pv_ctx *ctx, const char *shop,
 
 	*out = NULL;
 	if (api_base != NULL && *api_base != '\0') {
-		if ((loop = pv_upstream_url_loopback(api_base, "api_base",
-		         err)) == -1)
+		if ((loop = pv_upstream_url_loopback(ctx->up, api_base,
+		         "api_base", err)) == -1)
 			return -1;
 		if (loop && ctx->cfg->env == PV_ENV_PROD) {
 			PV_ERR(err, PV_E_INVALID, "api_base",
@@ -991,7 +991,7 @@ pv_shopify_check_shop(struct pv_ctx *ctx, const char *shop,
 		*out = s;
 		return 0;
 	}
-	if (loop && loopback_host(s)) {
+	if (loop && loopback_host(ctx->up, s)) {
 		*out = s;
 		return 0;
 	}

@@ -14,6 +14,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <assert.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,8 +35,42 @@
 #define RETRY_AFTER_MAX_S 86400L
 #define MAX_RESP_LIMIT    (SIZE_MAX / 4) /* keeps max_resp + 1 sane */
 #define USER_AGENT        "pivota"
+#define CURL_MIN_VERSION  0x075500 /* 7.85.0: CURLOPT_PROTOCOLS_STR */
+
+/* The libcurl we are built against; the Makefile may say otherwise. */
+#ifndef PV_CURL_SONAME
+#define PV_CURL_SONAME "libcurl.so.4"
+#endif
+
+/*
+ * libcurl's functions, looked up with dlsym() by load_curl().  Each
+ * member has the type of the function it holds, taken from
+ * <curl/curl.h>, so a call through it is checked as a direct call is.
+ */
+struct curl_api {
+	void *dl; /* the dlopen() handle, NULL until loaded */
+	__typeof__(curl_version_info) *version_info;
+	__typeof__(curl_global_init) *global_init;
+	__typeof__(curl_global_cleanup) *global_cleanup;
+	__typeof__(curl_easy_init) *easy_init;
+	__typeof__(curl_easy_cleanup) *easy_cleanup;
+	__typeof__(curl_easy_reset) *easy_reset;
+	__typeof__(curl_easy_setopt) *easy_setopt;
+	__typeof__(curl_easy_perform) *easy_perform;
+	__typeof__(curl_easy_getinfo) *easy_getinfo;
+	__typeof__(curl_easy_strerror) *easy_strerror;
+	__typeof__(curl_url) *url;
+	__typeof__(curl_url_set) *url_set;
+	__typeof__(curl_url_get) *url_get;
+	__typeof__(curl_url_cleanup) *url_cleanup;
+	__typeof__(curl_free) *free;
+	__typeof__(curl_slist_append) *slist_append;
+	__typeof__(curl_slist_free_all) *slist_free_all;
+	__typeof__(curl_getdate) *getdate;
+};
 
 struct pv_upstream {
+	struct curl_api api;          /* libcurl, once loaded */
 	CURL *curl;                   /* the one easy handle */
 	char errbuf[CURL_ERROR_SIZE]; /* libcurl's words for a failure */
 	uint64_t rng;                 /* xorshift state for jitter */
@@ -105,9 +141,9 @@ rnd(struct pv_upstream *up)
 }
 
 /*
- * Creates the process's client and initialises libcurl (whose global
- * state is reference-counted, so pairs of new and free nest).  Called
- * at start-up; returns NULL if libcurl or malloc fails.
+ * Creates the process's client.  Neither libcurl nor anything it
+ * depends on is loaded yet (see load_curl()).  Called at start-up;
+ * returns NULL if malloc fails.
  */
 struct pv_upstream *
 pv_upstream_new(void)
@@ -127,21 +163,76 @@ pv_upstream_new(void)
 }
 
 /*
- * libcurl (and the TLS library under it) is started on the first
- * request, not with the process: most programs never call a provider,
- * and starting it costs each of them megabytes of touched pages.
+ * libcurl is not linked: the first call that needs it loads it.  Most
+ * programs never call a provider, and linking it would map libcurl and
+ * the twenty-odd libraries it pulls in (HTTP/2, SSH, LDAP, RTMP, IDN,
+ * PSL, brotli, zstd...) into every process, relocated and touched at
+ * start-up: half a megabyte of each process's RSS (docs/performance.md,
+ * "Memory").  RTLD_NODELETE keeps it mapped after dlclose(), as a
+ * linked library would stay, so nothing it registered (with OpenSSL,
+ * say) can outlive its code.  Returns 0, or -1 with PV_E_INTERNAL if
+ * it cannot be loaded, lacks a function or is older than 7.85.0.
+ */
+static int
+load_curl(struct pv_upstream *up, struct pv_err *err)
+{
+	struct curl_api *api = &up->api;
+	const curl_version_info_data *v;
+	void *dl;
+	int ok;
+
+	if (api->dl != NULL)
+		return 0;
+	dl = dlopen(PV_CURL_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+	if (dl == NULL) {
+		PV_ERR(err, PV_E_INTERNAL, NULL, "cannot load libcurl: %s",
+		    dlerror());
+		return -1;
+	}
+#define LOAD(f) ((api->f = (__typeof__(api->f))dlsym(dl, "curl_" #f)) != NULL)
+	ok = LOAD(version_info) && LOAD(global_init) && LOAD(global_cleanup) &&
+	    LOAD(easy_init) && LOAD(easy_cleanup) && LOAD(easy_reset) &&
+	    LOAD(easy_setopt) && LOAD(easy_perform) && LOAD(easy_getinfo) &&
+	    LOAD(easy_strerror) && LOAD(url) && LOAD(url_set) &&
+	    LOAD(url_get) && LOAD(url_cleanup) && LOAD(free) &&
+	    LOAD(slist_append) && LOAD(slist_free_all) && LOAD(getdate);
+#undef LOAD
+	if (!ok) {
+		PV_ERR(err, PV_E_INTERNAL, NULL, "%s: %s", PV_CURL_SONAME,
+		    dlerror());
+	} else if ((v = api->version_info(CURLVERSION_NOW)) == NULL ||
+	    v->version_num < CURL_MIN_VERSION) {
+		PV_ERR(err, PV_E_INTERNAL, NULL,
+		    "%s is libcurl %s; 7.85.0 or later is needed",
+		    PV_CURL_SONAME, v != NULL ? v->version : "?");
+		ok = 0;
+	}
+	if (!ok) {
+		dlclose(dl);
+		memset(api, 0, sizeof(*api));
+		return -1;
+	}
+	api->dl = dl;
+	return 0;
+}
+
+/*
+ * libcurl's global state (and the TLS library's) is started on the
+ * first transfer, not when libcurl is loaded to parse a URL.
  */
 static int
 start_curl(struct pv_upstream *up, struct pv_err *err)
 {
 	if (up->curl != NULL)
 		return 0;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	if (load_curl(up, err) == -1)
+		return -1;
+	if (up->api.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		PV_ERR(err, PV_E_NOMEM, NULL, "cannot start libcurl");
 		return -1;
 	}
-	if ((up->curl = curl_easy_init()) == NULL) {
-		curl_global_cleanup();
+	if ((up->curl = up->api.easy_init()) == NULL) {
+		up->api.global_cleanup();
 		PV_ERR(err, PV_E_NOMEM, NULL, "cannot start libcurl");
 		return -1;
 	}
@@ -155,10 +246,60 @@ pv_upstream_free(struct pv_upstream *up)
 	if (up == NULL)
 		return;
 	if (up->curl != NULL) {
-		curl_easy_cleanup(up->curl);
-		curl_global_cleanup();
+		up->api.easy_cleanup(up->curl);
+		up->api.global_cleanup();
 	}
+	if (up->api.dl != NULL)
+		dlclose(up->api.dl);
 	free(up);
+}
+
+/*
+ * curl_easy_setopt() on the client's handle, one function per kind of
+ * value, so that each value reaches libcurl as the type its va_arg()
+ * reads (curl.h's type-checking macro does not reach a call through a
+ * pointer).  Each returns 1 if libcurl refused the option, else 0.
+ */
+static int
+opt_long(struct pv_upstream *up, CURLoption o, long v)
+{
+	assert(o < CURLOPTTYPE_OBJECTPOINT);
+	return up->api.easy_setopt(up->curl, o, v) != CURLE_OK;
+}
+
+static int
+opt_str(struct pv_upstream *up, CURLoption o, const char *s)
+{
+	assert(o >= CURLOPTTYPE_OBJECTPOINT && o < CURLOPTTYPE_FUNCTIONPOINT);
+	return up->api.easy_setopt(up->curl, o, s) != CURLE_OK;
+}
+
+static int
+opt_ptr(struct pv_upstream *up, CURLoption o, void *p)
+{
+	assert(o >= CURLOPTTYPE_OBJECTPOINT && o < CURLOPTTYPE_FUNCTIONPOINT);
+	return up->api.easy_setopt(up->curl, o, p) != CURLE_OK;
+}
+
+static int
+opt_list(struct pv_upstream *up, CURLoption o, struct curl_slist *l)
+{
+	assert(o >= CURLOPTTYPE_OBJECTPOINT && o < CURLOPTTYPE_FUNCTIONPOINT);
+	return up->api.easy_setopt(up->curl, o, l) != CURLE_OK;
+}
+
+static int
+opt_fn(struct pv_upstream *up, CURLoption o, curl_write_callback fn)
+{
+	assert(o >= CURLOPTTYPE_FUNCTIONPOINT && o < CURLOPTTYPE_OFF_T);
+	return up->api.easy_setopt(up->curl, o, fn) != CURLE_OK;
+}
+
+static int
+opt_off(struct pv_upstream *up, CURLoption o, curl_off_t v)
+{
+	assert(o >= CURLOPTTYPE_OFF_T && o < CURLOPTTYPE_BLOB);
+	return up->api.easy_setopt(up->curl, o, v) != CURLE_OK;
 }
 
 #ifdef PV_TESTING
@@ -194,44 +335,80 @@ is_loopback(const char *host)
 	return inet_pton(AF_INET6, buf, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
+/* A URL as libcurl's own parser splits it. */
+struct url_parts {
+	CURLU *u;     /* the parsed handle */
+	char *scheme; /* libcurl memory */
+	char *host;   /* libcurl memory */
+};
+
+/*
+ * Parses url into p with libcurl's parser, loading libcurl if need be.
+ * Returns 0, 1 if url is malformed (the caller says so in its own
+ * words), or -1 with PV_E_NOMEM or load_curl()'s error.  p must be
+ * released with url_release() whatever the outcome.
+ */
+static int
+url_split(struct pv_upstream *up, const char *url, struct url_parts *p,
+    struct pv_err *err)
+{
+	memset(p, 0, sizeof(*p));
+	if (load_curl(up, err) == -1)
+		return -1;
+	if ((p->u = up->api.url()) == NULL) {
+		PV_ERR(err, PV_E_NOMEM, NULL, "out of memory");
+		return -1;
+	}
+	if (url == NULL ||
+	    up->api.url_set(p->u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    up->api.url_get(p->u, CURLUPART_SCHEME, &p->scheme, 0) !=
+	        CURLUE_OK ||
+	    up->api.url_get(p->u, CURLUPART_HOST, &p->host, 0) != CURLUE_OK)
+		return 1;
+	return 0;
+}
+
+static void
+url_release(struct pv_upstream *up, struct url_parts *p)
+{
+	if (up->api.dl == NULL)
+		return;
+	up->api.free(p->scheme);
+	up->api.free(p->host);
+	up->api.url_cleanup(p->u);
+	memset(p, 0, sizeof(*p));
+}
+
 /*
  * Parses url with libcurl's own parser and hands the parsed handle to
  * the transfer, so the host judged here is the host connected to.
  */
 static int
-parse_url(const char *url, CURLU **out, int *loopback, struct pv_err *err)
+parse_url(struct pv_upstream *up, const char *url, CURLU **out, int *loopback,
+    struct pv_err *err)
 {
-	char *scheme = NULL, *host = NULL;
-	CURLU *u;
-	int rc = -1;
+	struct url_parts p;
+	int rc = -1, r;
 
 	*out = NULL;
-	if ((u = curl_url()) == NULL) {
-		PV_ERR(err, PV_E_NOMEM, NULL, "out of memory");
-		return -1;
-	}
-	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+	if ((r = url_split(up, url, &p, err)) == 1)
 		PV_ERR(err, PV_E_UPSTREAM, NULL, "malformed upstream URL");
+	if (r != 0)
 		goto out;
-	}
-	*loopback = is_loopback(host);
-	if (strcasecmp(scheme, "https") == 0 ||
-	    (strcasecmp(scheme, "http") == 0 && *loopback)) {
-		*out = u;
-		u = NULL;
+	*loopback = is_loopback(p.host);
+	if (strcasecmp(p.scheme, "https") == 0 ||
+	    (strcasecmp(p.scheme, "http") == 0 && *loopback)) {
+		*out = p.u;
+		p.u = NULL;
 		rc = 0;
-	} else if (strcasecmp(scheme, "http") == 0)
+	} else if (strcasecmp(p.scheme, "http") == 0)
 		PV_ERR(err, PV_E_UPSTREAM, NULL,
 		    "plain http is allowed only to loopback hosts");
 	else
 		PV_ERR(err, PV_E_UPSTREAM, NULL,
 		    "only https upstream URLs are allowed");
 out:
-	curl_free(scheme);
-	curl_free(host);
-	curl_url_cleanup(u);
+	url_release(up, &p);
 	return rc;
 }
 
@@ -264,8 +441,9 @@ valid_value(const char *s)
  * values are secrets, so a malformed one is reported by position only.
  */
 static int
-build_headers(struct pv_arena *a, const struct pv_upstream_req *req,
-    struct curl_slist **out, struct pv_err *err)
+build_headers(struct pv_upstream *up, struct pv_arena *a,
+    const struct pv_upstream_req *req, struct curl_slist **out,
+    struct pv_err *err)
 {
 	const struct pv_upstream_hdr *h;
 	struct curl_slist *list = NULL, *t;
@@ -275,7 +453,7 @@ build_headers(struct pv_arena *a, const struct pv_upstream_req *req,
 
 	pv_buf_init(&b, a, HDR_LINE_MAX);
 	/* An empty Expect stops libcurl waiting for 100-continue. */
-	if ((list = curl_slist_append(NULL, "Expect:")) == NULL)
+	if ((list = up->api.slist_append(NULL, "Expect:")) == NULL)
 		goto nomem;
 	for (i = 0; i < req->nhdrs; i++) {
 		h = &req->hdrs[i];
@@ -292,7 +470,7 @@ build_headers(struct pv_arena *a, const struct pv_upstream_req *req,
 		pv_buf_puts(&b, h->value);
 		if (pv_buf_finish(&b, &line, NULL, err) == -1)
 			goto fail;
-		if ((t = curl_slist_append(list, line)) == NULL)
+		if ((t = up->api.slist_append(list, line)) == NULL)
 			goto nomem;
 		list = t;
 	}
@@ -301,7 +479,7 @@ build_headers(struct pv_arena *a, const struct pv_upstream_req *req,
 nomem:
 	PV_ERR(err, PV_E_NOMEM, NULL, "out of memory");
 fail:
-	curl_slist_free_all(list);
+	up->api.slist_free_all(list);
 	return -1;
 }
 
@@ -415,7 +593,7 @@ on_header(char *p, size_t size, size_t n, void *arg)
  * Shopify sends ("2.0"), or an HTTP-date.  -1 if absent or unreadable.
  */
 static long
-parse_retry_after(const char *v)
+parse_retry_after(struct pv_upstream *up, const char *v)
 {
 	long sec = 0, ms = 0, scale = 100;
 	time_t t, now;
@@ -423,7 +601,7 @@ parse_retry_after(const char *v)
 	if (v == NULL)
 		return -1;
 	if (*v < '0' || *v > '9') {
-		if ((t = curl_getdate(v, NULL)) == -1)
+		if ((t = up->api.getdate(v, NULL)) == -1)
 			return -1;
 		now = time(NULL);
 		if (t <= now)
@@ -496,64 +674,55 @@ setup(struct pv_upstream *up, const struct pv_upstream_req *req,
     const struct opts *o, CURLU *u, int loopback, struct curl_slist *hl,
     struct xfer *x, struct pv_err *err)
 {
-	CURL *c = up->curl;
 	const char *body = req->body != NULL ? req->body : "";
 	int bad;
 
-	curl_easy_reset(c);
+	up->api.easy_reset(up->curl);
 	up->errbuf[0] = '\0';
-	bad = curl_easy_setopt(c, CURLOPT_CURLU, u) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR,
-	        loopback ? "http,https" : "https") != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, up->errbuf) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, o->connect) !=
-	        CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_USERAGENT, USER_AGENT) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_WRITEDATA, x) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header) !=
-	        CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_HEADERDATA, x) != CURLE_OK;
+	bad = opt_ptr(up, CURLOPT_CURLU, u) ||
+	    opt_str(up, CURLOPT_PROTOCOLS_STR,
+	        loopback ? "http,https" : "https") ||
+	    opt_long(up, CURLOPT_FOLLOWLOCATION, 0) ||
+	    opt_long(up, CURLOPT_NOSIGNAL, 1) ||
+	    opt_ptr(up, CURLOPT_ERRORBUFFER, up->errbuf) ||
+	    opt_long(up, CURLOPT_CONNECTTIMEOUT_MS, o->connect) ||
+	    opt_list(up, CURLOPT_HTTPHEADER, hl) ||
+	    opt_str(up, CURLOPT_USERAGENT, USER_AGENT) ||
+	    opt_fn(up, CURLOPT_WRITEFUNCTION, on_body) ||
+	    opt_ptr(up, CURLOPT_WRITEDATA, x) ||
+	    opt_fn(up, CURLOPT_HEADERFUNCTION, on_header) ||
+	    opt_ptr(up, CURLOPT_HEADERDATA, x);
 	/* Lets libcurl refuse early when Content-Length is over the cap. */
 	if (!bad && req->method != PV_UPSTREAM_HEAD)
-		bad = curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
-		          (curl_off_t)o->maxresp) != CURLE_OK;
+		bad = opt_off(up, CURLOPT_MAXFILESIZE_LARGE,
+		    (curl_off_t)o->maxresp);
 	/* A fake provider on loopback must not be reached via a proxy. */
 	if (!bad && loopback)
-		bad = curl_easy_setopt(c, CURLOPT_PROXY, "") != CURLE_OK;
+		bad = opt_str(up, CURLOPT_PROXY, "");
 	/*
 	 * libcurl silently resends a request whose reused connection died
 	 * before any reply; only a fresh connection keeps "at most once".
 	 */
 	if (!bad && !req->retry_safe)
-		bad =
-		    curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK;
+		bad = opt_long(up, CURLOPT_FRESH_CONNECT, 1);
 	if (!bad) {
 		switch (req->method) {
 		case PV_UPSTREAM_GET:
-			bad = curl_easy_setopt(c, CURLOPT_HTTPGET, 1L) !=
-			    CURLE_OK;
+			bad = opt_long(up, CURLOPT_HTTPGET, 1);
 			break;
 		case PV_UPSTREAM_HEAD:
-			bad =
-			    curl_easy_setopt(c, CURLOPT_NOBODY, 1L) != CURLE_OK;
+			bad = opt_long(up, CURLOPT_NOBODY, 1);
 			break;
 		default:
 			if (req->method != PV_UPSTREAM_POST)
-				bad = curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST,
-				          methods[req->method]) != CURLE_OK;
+				bad = opt_str(up, CURLOPT_CUSTOMREQUEST,
+				    methods[req->method]);
 			if (!bad &&
 			    (req->method != PV_UPSTREAM_DELETE ||
 			        req->body != NULL))
-				bad =
-				    curl_easy_setopt(c,
-				        CURLOPT_POSTFIELDSIZE_LARGE,
-				        (curl_off_t)req->bodylen) != CURLE_OK ||
-				    curl_easy_setopt(c, CURLOPT_POSTFIELDS,
-				        body) != CURLE_OK;
+				bad = opt_off(up, CURLOPT_POSTFIELDSIZE_LARGE,
+				          (curl_off_t)req->bodylen) ||
+				    opt_str(up, CURLOPT_POSTFIELDS, body);
 			break;
 		}
 	}
@@ -585,10 +754,10 @@ outcome(struct pv_upstream *up, CURLcode cc, struct xfer *x,
 		                                     PV_E_UPSTREAM,
 		    NULL, "upstream: %s",
 		    up->errbuf[0] != '\0' ? up->errbuf :
-		                            curl_easy_strerror(cc));
+		                            up->api.easy_strerror(cc));
 		return retryable_curl(cc);
 	}
-	if (curl_easy_getinfo(up->curl, CURLINFO_RESPONSE_CODE,
+	if (up->api.easy_getinfo(up->curl, CURLINFO_RESPONSE_CODE,
 	        &resp->status) != CURLE_OK)
 		resp->status = 0;
 	if (x->body.data != NULL) {
@@ -600,7 +769,7 @@ outcome(struct pv_upstream *up, CURLcode cc, struct xfer *x,
 		resp->hdrslen = x->hdrs.len;
 	}
 	resp->retry_after_ms =
-	    parse_retry_after(pv_upstream_resp_header(resp, "Retry-After"));
+	    parse_retry_after(up, pv_upstream_resp_header(resp, "Retry-After"));
 	return retryable_status(resp->status);
 }
 
@@ -645,8 +814,8 @@ pv_upstream_do(struct pv_upstream *up, struct pv_arena *a,
 	memset(&x, 0, sizeof(x));
 	memset(&last, 0, sizeof(last));
 	if (start_curl(up, err) == -1 || resolve(req, &o, err) == -1 ||
-	    parse_url(req->url, &u, &loopback, err) == -1 ||
-	    build_headers(a, req, &hl, err) == -1)
+	    parse_url(up, req->url, &u, &loopback, err) == -1 ||
+	    build_headers(up, a, req, &hl, err) == -1)
 		goto out;
 	pv_buf_init(&x.body, a, o.maxresp + 1);
 	pv_buf_init(&x.hdrs, a, HDRS_MAX + 1);
@@ -661,8 +830,7 @@ pv_upstream_do(struct pv_upstream *up, struct pv_arena *a,
 			left = o.timeout;
 		if (left < 1)
 			left = 1;
-		if (curl_easy_setopt(up->curl, CURLOPT_TIMEOUT_MS,
-		        (long)left) != CURLE_OK) {
+		if (opt_long(up, CURLOPT_TIMEOUT_MS, (long)left)) {
 			PV_ERR(err, PV_E_INTERNAL, NULL,
 			    "libcurl refused a timeout");
 			goto out;
@@ -672,7 +840,7 @@ pv_upstream_do(struct pv_upstream *up, struct pv_arena *a,
 		pv_err_clear(&last);
 		up->errbuf[0] = '\0';
 		resp->attempts++;
-		cc = curl_easy_perform(up->curl);
+		cc = up->api.easy_perform(up->curl);
 		if (x.err.code != PV_OK) {
 			/* Our own refusal (cap, memory): never retried. */
 			if (err->code == PV_OK)
@@ -714,9 +882,11 @@ pv_upstream_do(struct pv_upstream *up, struct pv_arena *a,
 	rc = 0;
 out:
 	/* Drop the pointers into this call's memory; connections stay. */
-	curl_easy_reset(up->curl);
-	curl_slist_free_all(hl);
-	curl_url_cleanup(u);
+	if (up->curl != NULL) {
+		up->api.easy_reset(up->curl);
+		up->api.slist_free_all(hl);
+		up->api.url_cleanup(u);
+	}
 	return rc;
 }
 
@@ -848,36 +1018,28 @@ pv_upstream_url(struct pv_arena *a, const char *base, const char *path,
  * or https, or plain http to a host that is not loopback).
  */
 int
-pv_upstream_url_loopback(const char *url, const char *field, struct pv_err *err)
+pv_upstream_url_loopback(struct pv_upstream *up, const char *url,
+    const char *field, struct pv_err *err)
 {
-	char *scheme = NULL, *host = NULL;
-	CURLU *u;
-	int rc = -1;
+	struct url_parts p;
+	int rc = -1, r;
 
-	if ((u = curl_url()) == NULL) {
-		PV_ERR(err, PV_E_NOMEM, NULL, "out of memory");
-		return -1;
-	}
-	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+	if ((r = url_split(up, url, &p, err)) == 1)
 		PV_ERR(err, PV_E_INVALID, field, "%s is not a valid URL",
 		    field);
+	if (r != 0)
 		goto out;
-	}
-	if (is_loopback(host) &&
-	    (strcasecmp(scheme, "http") == 0 ||
-	        strcasecmp(scheme, "https") == 0))
+	if (is_loopback(p.host) &&
+	    (strcasecmp(p.scheme, "http") == 0 ||
+	        strcasecmp(p.scheme, "https") == 0))
 		rc = 1;
-	else if (strcasecmp(scheme, "https") == 0)
+	else if (strcasecmp(p.scheme, "https") == 0)
 		rc = 0;
 	else
 		PV_ERR(err, PV_E_INVALID, field,
 		    "%s must be https (plain http only to loopback)", field);
 out:
-	curl_free(scheme);
-	curl_free(host);
-	curl_url_cleanup(u);
+	url_release(up, &p);
 	return rc;
 }
 
@@ -929,34 +1091,26 @@ valid_envelope(const char *s)
  * PV_E_UPSTREAM otherwise.
  */
 static int
-smtp_url(const char *url, int *loopback, struct pv_err *err)
+smtp_url(struct pv_upstream *up, const char *url, int *loopback,
+    struct pv_err *err)
 {
-	char *scheme = NULL, *host = NULL;
-	CURLU *u;
-	int rc = -1;
+	struct url_parts p;
+	int rc = -1, r;
 
-	if ((u = curl_url()) == NULL) {
-		PV_ERR(err, PV_E_NOMEM, NULL, "out of memory");
-		return -1;
-	}
-	if (url == NULL ||
-	    curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+	if ((r = url_split(up, url, &p, err)) == 1)
 		PV_ERR(err, PV_E_UPSTREAM, "PIVOTA_SMTP_URL",
 		    "malformed SMTP relay URL");
+	if (r != 0)
 		goto out;
-	}
-	*loopback = is_loopback(host);
-	if (strcasecmp(scheme, "smtps") == 0 || strcasecmp(scheme, "smtp") == 0)
+	*loopback = is_loopback(p.host);
+	if (strcasecmp(p.scheme, "smtps") == 0 ||
+	    strcasecmp(p.scheme, "smtp") == 0)
 		rc = 0;
 	else
 		PV_ERR(err, PV_E_UPSTREAM, "PIVOTA_SMTP_URL",
 		    "the SMTP relay URL must be smtps:// or smtp://");
 out:
-	curl_free(scheme);
-	curl_free(host);
-	curl_url_cleanup(u);
+	url_release(up, &p);
 	return rc;
 }
 
@@ -968,7 +1122,6 @@ pv_upstream_smtp(struct pv_upstream *up, const struct pv_upstream_smtp *m,
 	struct curl_slist *rcpt = NULL;
 	struct smtp_src src;
 	char from[300];
-	CURL *c;
 	CURLcode cc;
 	int loopback = 0, bad, rc = -1;
 
@@ -983,66 +1136,63 @@ pv_upstream_smtp(struct pv_upstream *up, const struct pv_upstream_smtp *m,
 		PV_ERR(err, PV_E_UPSTREAM, NULL, "sender address too long");
 		return -1;
 	}
-	if (smtp_url(m->url, &loopback, err) == -1 || start_curl(up, err) == -1)
+	if (smtp_url(up, m->url, &loopback, err) == -1 ||
+	    start_curl(up, err) == -1)
 		return -1;
-	if ((rcpt = curl_slist_append(NULL, m->rcpt)) == NULL) {
+	if ((rcpt = up->api.slist_append(NULL, m->rcpt)) == NULL) {
 		PV_ERR(err, PV_E_NOMEM, NULL, "out of memory");
 		return -1;
 	}
-	c = up->curl;
-	curl_easy_reset(c);
+	up->api.easy_reset(up->curl);
 	up->errbuf[0] = '\0';
 	src.p = m->msg;
 	src.left = m->msglen;
-	bad = curl_easy_setopt(c, CURLOPT_URL, m->url) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "smtp,smtps") !=
-	        CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_USE_SSL,
-	        loopback ? (long)CURLUSESSL_TRY : (long)CURLUSESSL_ALL) !=
-	        CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, up->errbuf) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-	        PV_UPSTREAM_CONNECT_TIMEOUT_MS) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+	bad = opt_str(up, CURLOPT_URL, m->url) ||
+	    opt_str(up, CURLOPT_PROTOCOLS_STR, "smtp,smtps") ||
+	    opt_long(up, CURLOPT_USE_SSL,
+	        loopback ? (long)CURLUSESSL_TRY : (long)CURLUSESSL_ALL) ||
+	    opt_long(up, CURLOPT_NOSIGNAL, 1) ||
+	    opt_ptr(up, CURLOPT_ERRORBUFFER, up->errbuf) ||
+	    opt_long(up, CURLOPT_CONNECTTIMEOUT_MS,
+	        PV_UPSTREAM_CONNECT_TIMEOUT_MS) ||
+	    opt_long(up, CURLOPT_TIMEOUT_MS,
 	        m->timeout_ms > 0 ? m->timeout_ms :
-	                            PV_UPSTREAM_SMTP_TIMEOUT_MS) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_MAIL_FROM, from) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
-	        (curl_off_t)m->msglen) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_READFUNCTION, on_smtp_read) !=
-	        CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_READDATA, &src) != CURLE_OK;
+	                            PV_UPSTREAM_SMTP_TIMEOUT_MS) ||
+	    opt_str(up, CURLOPT_MAIL_FROM, from) ||
+	    opt_list(up, CURLOPT_MAIL_RCPT, rcpt) ||
+	    opt_long(up, CURLOPT_UPLOAD, 1) ||
+	    opt_off(up, CURLOPT_INFILESIZE_LARGE, (curl_off_t)m->msglen) ||
+	    opt_fn(up, CURLOPT_READFUNCTION, on_smtp_read) ||
+	    opt_ptr(up, CURLOPT_READDATA, &src);
 	/* A relay on loopback must not be reached via a proxy. */
 	if (!bad && loopback)
-		bad = curl_easy_setopt(c, CURLOPT_PROXY, "") != CURLE_OK;
+		bad = opt_str(up, CURLOPT_PROXY, "");
 	if (!bad && m->user != NULL && *m->user != '\0')
-		bad = curl_easy_setopt(c, CURLOPT_USERNAME, m->user) !=
-		        CURLE_OK ||
-		    curl_easy_setopt(c, CURLOPT_PASSWORD,
-		        m->password != NULL ? m->password : "") != CURLE_OK;
+		bad = opt_str(up, CURLOPT_USERNAME, m->user) ||
+		    opt_str(up, CURLOPT_PASSWORD,
+		        m->password != NULL ? m->password : "");
 	if (bad) {
 		PV_ERR(err, PV_E_INTERNAL, NULL,
 		    "libcurl refused an option (missing smtp support?)");
 		goto out;
 	}
-	cc = curl_easy_perform(c);
-	if (curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, reply) != CURLE_OK)
+	cc = up->api.easy_perform(up->curl);
+	if (up->api.easy_getinfo(up->curl, CURLINFO_RESPONSE_CODE, reply) !=
+	    CURLE_OK)
 		*reply = 0;
 	if (cc != CURLE_OK) {
 		PV_ERR(err,
 		    cc == CURLE_OPERATION_TIMEDOUT ? PV_E_TIMEOUT :
 		                                     PV_E_UPSTREAM,
 		    NULL, "smtp: %s (reply %ld)",
-		    up->errbuf[0] != '\0' ? up->errbuf : curl_easy_strerror(cc),
+		    up->errbuf[0] != '\0' ? up->errbuf :
+		                            up->api.easy_strerror(cc),
 		    *reply);
 		goto out;
 	}
 	rc = 0;
 out:
-	curl_easy_reset(c);
-	curl_slist_free_all(rcpt);
+	up->api.easy_reset(up->curl);
+	up->api.slist_free_all(rcpt);
 	return rc;
 }

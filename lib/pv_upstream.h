@@ -15,7 +15,9 @@
  * A process creates one struct pv_upstream at start-up and frees it at
  * exit.  It owns one CURL easy handle, so keep-alive connections to a
  * provider survive from one request to the next.  It is not
- * thread-safe: FastCGI programs serve one request at a time.
+ * thread-safe: FastCGI programs serve one request at a time.  libcurl
+ * is not linked but loaded (dlopen) by the first function here that
+ * needs it, so a process that never calls out never maps it.
  *
  * A request is described by struct pv_upstream_req, which the caller
  * allocates; every numeric field left at 0 takes the default below.
@@ -134,10 +136,11 @@ char *pv_upstream_url(struct pv_arena *a, const char *base, const char *path,
 /*
  * Judges a base URL as pv_upstream_do() would: 1 if it is http or https
  * to a loopback host, 0 if it is https elsewhere, -1 with PV_E_INVALID
- * naming field if it is malformed or plain http to another host.
+ * naming field if it is malformed or plain http to another host (or
+ * PV_E_INTERNAL if libcurl, whose parser judges it, cannot be loaded).
  */
-int pv_upstream_url_loopback(const char *url, const char *field,
-    struct pv_err *err);
+int pv_upstream_url_loopback(struct pv_upstream *up, const char *url,
+    const char *field, struct pv_err *err);
 
 /*
  * Waits ms milliseconds the way backoff waits do, so an adapter's own

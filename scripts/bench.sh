@@ -16,7 +16,20 @@
 #
 # Knobs (environment): PV_BENCH_DURATION (10s), PV_BENCH_ROUNDS (3),
 # PV_BENCH_THREADS (2), PV_BENCH_CONNS (32), PV_BENCH_WARMUP (2s),
-# PV_PROCS (copies of each program, 8).
+# PV_PROCS (copies of each program, 8), PV_BENCH_SOAK (requests per
+# program in the memory soak, 100000; 0 skips it).
+#
+# Memory (issue 9: every FastCGI process <= 8 MiB RSS after 100k
+# requests) is measured last, in a soak: the rows' lighttpd is stopped
+# and another starts with ONE process per program, so that each
+# process serves PV_BENCH_SOAK requests of its program's own mix
+# (health; the rate-limits prologue; searches and lookups; order reads
+# with an order created and paid every 25th request; tracking), all
+# programs at once.  The table then gives, per program, the requests
+# its process served (counted from its own log lines: a process's
+# request ids share a per-process salt), RSS, PSS, private memory,
+# peak RSS (VmHWM) and whether libcurl is mapped.  Programs the soak
+# does not drive are listed with what they served (usually nothing).
 #
 # Add a row: one bench_row line at the end of this file,
 #   bench_row NAME URL BASELINE_URL [HEADER...]
@@ -65,6 +78,7 @@ esac
 if [ "$ONLY" = dashboard ]; then
 	CATALOG=0
 fi
+SOAK=${PV_BENCH_SOAK:-100000}
 [ -x "$BUILD/bench/hello" ] || pv_die "$BUILD/bench/hello is not built"
 [ -x "$BUILD/cgi-bin/health" ] || pv_die "$BUILD/cgi-bin/health is not built"
 command -v wrk >/dev/null || pv_die "wrk is missing (make deps)"
@@ -76,10 +90,14 @@ fi
 
 unset PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE
 T= LT=
+SOAK_PIDS=() # the memory soak's wrk processes
 cleanup() {
-	local rc=$? left
+	local rc=$? left pid
 	set +e
 	trap - EXIT INT TERM HUP
+	for pid in "${SOAK_PIDS[@]}"; do
+		kill "$pid" 2>/dev/null
+	done
 	[ -n "$LT" ] && pv_stop "$LT" 10
 	pv_pg_stop
 	if [ -n "$T" ]; then
@@ -303,6 +321,233 @@ urlq() {
 	printf '%s' "${1// /%20}"
 }
 
+# soak_lua FILE N METHOD BODY PATH...: a wrk script that sends METHOD
+# (with BODY, if not empty) to the paths in turn and stops its thread
+# after N responses (run it with -t1).  A POST carries a fresh
+# Idempotency-Key; the -H headers of the wrk command line go too.
+soak_lua() {
+	local f=$1 n=$2 method=$3 body=$4 x
+	shift 4
+	{
+		echo "local paths = {"
+		for x in "$@"; do
+			printf '  "%s",\n' "$x"
+		done
+		echo "}"
+		cat <<-LUA
+		local method, body = "$method", '$body'
+		local i, seen = 0, 0
+		local tid = os.time() .. "-" .. math.random(1000000000)
+		request = function()
+		  i = i + 1
+		  local h = {}
+		  for k, v in pairs(wrk.headers) do h[k] = v end
+		  if method == "POST" then
+		    h["Content-Type"] = "application/json"
+		    h["Idempotency-Key"] = "soak-" .. tid .. "-" .. i
+		  end
+		  return wrk.format(method, paths[(i % #paths) + 1], h,
+		    body ~= "" and body or nil)
+		end
+		response = function()
+		  seen = seen + 1
+		  if seen >= $n then wrk.thread:stop() end
+		end
+		LUA
+	} >"$f"
+}
+
+# unserved LOG N PROGRAM...: how many of the PROGRAMs have logged
+# fewer than N requests in LOG.
+unserved() {
+	local log=$1 n=$2
+	shift 2
+	awk -v n="$n" -v list="$*" '
+	BEGIN { k = split(list, p, " "); for (i = 1; i <= k; i++) want[p[i]] = 1 }
+	$2 ~ /^req_/ && ($1 in want) { c[$1]++ }
+	END { for (x in want) left += c[x] < n; print left + 0 }' "$log"
+}
+
+# mem_table PARENT LOG: the memory of PARENT's children (the FastCGI
+# processes lighttpd spawned), one line per program: processes, the
+# requests each served (fewest-most; from LOG, the programs' log lines,
+# grouped by the per-process salt of their request ids), and the
+# largest RSS, PSS, private memory and peak RSS among them.  A process
+# that served nothing has no salt in LOG: fewest-most then covers only
+# those that did.
+mem_table() {
+	local parent=$1 log=$2 pid
+	printf '  %-17s %5s %15s %9s %9s %9s %9s %8s\n' program procs \
+	    'requests/proc' RSS PSS private 'peak RSS' libcurl
+	{
+		awk '$2 ~ /^req_/ { n[substr($1, 1, 15) " " substr($2, 5, 8)]++ }
+		    END { for (k in n) print "served", k, n[k] }' "$log"
+		for pid in $(ps --ppid "$parent" -o pid=); do
+			awk -v c="$(cat "/proc/$pid/comm" 2>/dev/null)" \
+			    -v hwm="$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)" \
+			    -v curl="$(grep -c libcurl "/proc/$pid/maps" 2>/dev/null)" '
+			    /^Rss:/ { r = $2 } /^Pss:/ { s = $2 }
+			    /^Private_(Clean|Dirty):/ { p += $2 }
+			    END { if (c != "") print "mem", c, r, s, p, hwm, curl }' \
+			    "/proc/$pid/smaps_rollup" 2>/dev/null
+		done
+	} | awk -v ours="$(ls "$T/app/cgi-bin" | cut -c1-15)" '
+	BEGIN { k = split(ours, o, "\n"); for (i = 1; i <= k; i++) mine[o[i]] = 1 }
+	function mib(k) { return sprintf("%.1f MiB", k / 1024) }
+	function max(a, b) { return a > b ? a : b }
+	$1 == "served" { lo[$2] = ($2 in lo) ? (lo[$2] < $4 ? lo[$2] : $4) : $4
+		hi[$2] = max(hi[$2], $4); next }
+	$1 == "mem" { n[$2]++; r[$2] = max(r[$2], $3); s[$2] = max(s[$2], $4)
+		p[$2] = max(p[$2], $5); h[$2] = max(h[$2], $6)
+		c[$2] = c[$2] || $7 > 0 }
+	END {
+		for (k in n) {
+			# The bench baselines do not log their requests: "-".
+			q = !(k in lo) ? (k in mine ? 0 : "-") : \
+			    (lo[k] == hi[k] || n[k] == 1) ? hi[k] : lo[k] "-" hi[k]
+			printf "  %-17s %5d %15s %9s %9s %9s %9s %8s\n", k, n[k], q,
+			    mib(r[k]), mib(s[k]), mib(p[k]), mib(h[k]), c[k] ? "mapped" : "no"
+		}
+	}' | sort
+}
+
+# soak_run PROGRAM [HEADER...]: run PROGRAM's soak script with wrk in
+# the background (its pid goes to SOAK_PIDS).
+soak_run() {
+	local prog=$1 h=() x
+	shift
+	for x in "$@"; do
+		h+=(-H "$x")
+	done
+	wrk -t1 -c4 -d24h "${h[@]}" -s "$T/soak-$prog.lua" "$PV_SERVE_URL/" \
+	    >"$T/soak-$prog.out" 2>&1 &
+	SOAK_PIDS+=($!)
+}
+
+# The memory soak (see the top of the file).  Sets MEMORY to the table.
+MEMORY=
+soak() {
+	local n=$SOAK dir=$T/soak pid t0 ids paid i paths=() sig
+	local progs=(health account products orders track refund sandbox
+	    webhooks-stripe webhooks-adyen webhooks-shopify dashboard)
+	pv_stop "$LT" 10
+	LT=
+	# The dashboard's templates, where www-data can read them.
+	mkdir -p "$T/templates"
+	cp -R "$PV_ROOT/templates/." "$T/templates/"
+	chmod -R a+rX "$T/templates"
+	export PIVOTA_TEMPLATE_DIR=$T/templates
+	pv_serve lighttpd "$dir" "$T/app/cgi-bin" "$T/www" 1
+	LT=$PV_SERVE_PID
+	ids=$("$PV_PGBIN/psql" -X -At -c "SELECT o.public_id FROM orders o
+	    JOIN agents a ON a.id = o.agent_id WHERE a.name = 'bench'
+	    ORDER BY o.id DESC LIMIT 200" "$PIVOTA_DATABASE_URL")
+	paid=$("$PV_PGBIN/psql" -X -At -c "SELECT o.public_id FROM orders o
+	    JOIN agents a ON a.id = o.agent_id WHERE a.name = 'bench'
+	    AND o.payment_status IN ('succeeded', 'partially_refunded')
+	    ORDER BY o.id DESC LIMIT 200" \
+	    "$PIVOTA_DATABASE_URL")
+	[ -n "$ids" ] && [ -n "$paid" ] ||
+	    pv_die "soak: the rows left no orders (paid ones too) to use"
+	soak_lua "$T/soak-health.lua" "$n" GET "" /health
+	soak_lua "$T/soak-account.lua" "$n" GET "" /agent/v1/rate-limits
+	paths=()
+	for i in $ids; do paths+=("/agent/v1/orders/$i/track"); done
+	soak_lua "$T/soak-track.lua" "$n" GET "" "${paths[@]}"
+	if [ "$CATALOG" = 1 ]; then
+		paths=("${mix[@]}" "${mine[@]:0:200}")
+	else
+		paths=("/agent/v1/products/search?q=tee" "/agent/v1/products/$BM/$BP")
+	fi
+	soak_lua "$T/soak-products.lua" "$n" GET "" "${paths[@]}"
+	# Refunds of paid orders: every 25th a real one of a cent (so an
+	# order takes thousands), the others asking for more than is left,
+	# which reads the order and is refused (409).
+	paths=()
+	for i in $paid; do paths+=("/agent/v1/orders/$i/refund"); done
+	soak_lua "$T/soak-refund.lua" "$n" POST '{"amount":"99999.00"}' "${paths[@]}"
+	cat >>"$T/soak-refund.lua" <<-'LUA'
+	local refuse = body
+	local post = request
+	request = function()
+	  body = (i + 1) % 25 == 0 and '{"amount":"0.01"}' or refuse
+	  return post()
+	end
+	LUA
+	# The webhook programs and the 3-D Secure page get requests they
+	# refuse after their checks (no event is forged here): a Stripe
+	# signature of the right form and age that does not match, for the
+	# sandbox merchant, whose sealed secret is opened to check it.
+	sig="t=$(date +%s),v1=$(printf '%064d' 0)"
+	soak_lua "$T/soak-webhooks-stripe.lua" "$n" POST '{"id":"evt_soak"}' \
+	    "/webhooks/stripe/$BM"
+	soak_lua "$T/soak-webhooks-adyen.lua" "$n" POST \
+	    '{"live":"false","notificationItems":[]}' "/webhooks/adyen/$BM"
+	soak_lua "$T/soak-webhooks-shopify.lua" "$n" POST '{"id":1}' \
+	    "/webhooks/shopify/$BM"
+	soak_lua "$T/soak-sandbox.lua" "$n" GET "" \
+	    /sandbox/authenticate/pay_000000000000000000000000
+	soak_lua "$T/soak-dashboard.lua" "$n" GET "" /dashboard/login
+	# Orders: reads, and every 25th request an order created and then
+	# paid, with fresh keys.
+	{
+		echo "local reads = {"
+		for i in $ids; do printf '  "/agent/v1/orders/%s",\n' "$i"; done
+		echo "}"
+		cat <<-LUA
+		local body = '$ORDER_BODY'
+		local n, seen, queue = 0, 0, {}
+		local tid = os.time() .. "-soak"
+		request = function()
+		  n = n + 1
+		  local h = { ["Content-Type"] = "application/json",
+		    ["X-API-Key"] = "$KEY", ["Idempotency-Key"] = "soak-" .. tid .. "-" .. n }
+		  local id = table.remove(queue)
+		  if id then
+		    return wrk.format("POST", "/agent/v1/payments", h,
+		      '{"order_id":"' .. id .. '","payment_method":{"type":"card","token":"pm_card_visa"}}')
+		  end
+		  if n % 25 == 0 then
+		    return wrk.format("POST", "/agent/v1/orders", h, body)
+		  end
+		  return wrk.format("GET", reads[(n % #reads) + 1], { ["X-API-Key"] = "$KEY" })
+		end
+		response = function(status, headers, b)
+		  local id = b:match('"order_status":"pending"') and b:match('"order_id":"(ORD_[0-9A-F]+)"')
+		  if id then table.insert(queue, id) end
+		  seen = seen + 1
+		  if seen >= $n then wrk.thread:stop() end
+		end
+		LUA
+	} >"$T/soak-orders.lua"
+	t0=$(date +%s)
+	pv_say "memory soak: $n requests for each of ${progs[*]}, one process each"
+	SOAK_PIDS=()
+	for i in health account products orders track refund; do
+		soak_run "$i" "X-API-Key: $KEY"
+	done
+	soak_run webhooks-stripe "Stripe-Signature: $sig"
+	soak_run webhooks-adyen
+	soak_run webhooks-shopify "X-Shopify-Hmac-Sha256: AAAA" \
+	    "X-Shopify-Topic: orders/updated" "X-Shopify-Shop-Domain: soak.myshopify.com"
+	soak_run sandbox
+	soak_run dashboard
+	# Each script stops after n answers; its wrk then idles until killed.
+	while [ "$(unserved "$dir/log/stdout.log" "$n" "${progs[@]}")" -gt 0 ]; do
+		for pid in "${SOAK_PIDS[@]}"; do
+			pv_alive "$pid" || pv_die "soak: wrk $pid died ($(cat "$T"/soak-*.out))"
+		done
+		sleep 5
+	done
+	for pid in "${SOAK_PIDS[@]}"; do
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null || true
+	done
+	pv_say "memory soak took $(($(date +%s) - t0)) s; answers by status: $(awk '$2 ~ /^req_/ { n[$1 " " $5]++ } END { for (k in n) printf "%s: %d; ", k, n[k] }' "$dir/log/stdout.log")"
+	MEMORY=$(printf 'Memory after the soak: one process per program, each served %s requests of its mix, then measured\n(target: RSS <= 8 MiB).  RSS counts every shared library page the process maps; PSS\nshares them out among the processes that map them; private is what the process alone holds.\n\n%s\n' \
+	    "$n" "$(mem_table "$LT" "$dir/log/stdout.log")")
+}
+
 print_table() {
 	printf '\nwrk -t%s -c%s -d%s, median of %s rounds alternating with the baseline; lighttpd, %s procs per program\n\n' \
 	    "$THREADS" "$CONNS" "$DURATION" "$ROUNDS" "$PROCS"
@@ -311,17 +556,11 @@ print_table() {
 	    "-----------" "------------" "------------" "-------"
 	printf '%s\n' "${ROWS[@]}"
 	[ ${#WARN[@]} -eq 0 ] || printf 'WARNING: %s\n' "${WARN[@]}"
-	printf '\nMemory per FastCGI program after the run, largest process (target RSS <= 8 MiB):\n'
-	printf 'RSS counts shared library pages (libcrypto, libcurl, libc...) that\n'
-	printf 'every process maps once per machine; private is what a process costs.\n\n'
-	printf '  %-18s %9s %9s %9s\n' program RSS private processes
-	for pid in $(ps --ppid "$LT" -o pid=); do
-		awk -v c="$(cat "/proc/$pid/comm" 2>/dev/null)" '
-		    /^Rss:/ { r = $2 } /^Private_(Clean|Dirty):/ { p += $2 }
-		    END { if (c != "") print c, r, p }' "/proc/$pid/smaps_rollup" 2>/dev/null
-	done | awk '{ if ($2 > r[$1]) r[$1] = $2; if ($3 > p[$1]) p[$1] = $3; n[$1]++ }
-	    END { for (k in r) printf "  %-18s %5.1f MiB %5.1f MiB %9d\n", k, r[k] / 1024, p[k] / 1024, n[k] }' |
-	    sort
+	if [ -z "$MEMORY" ]; then
+		MEMORY=$(printf 'Memory per FastCGI program after the rows (no soak), largest process\n(target: RSS <= 8 MiB):\n\n%s\n' \
+		    "$(mem_table "$LT" "$T/lighttpd/log/stdout.log")")
+	fi
+	printf '\n%s\n' "$MEMORY"
 }
 
 # ---- The dashboard with 10,000 orders (issue 8) -------------------
@@ -605,4 +844,7 @@ if [ "$CATALOG" = 1 ]; then
 	    "$BASE/" "$T/pgone.lua" "X-API-Key: $KEY"
 fi
 bench_dashboard
+if [ "$SOAK" -gt 0 ] && [ -z "$ONLY" ]; then
+	soak
+fi
 print_table

@@ -18,7 +18,7 @@
 set -eu
 
 BUILD="gcc make pkg-config libfcgi-dev libpq-dev libjson-c-dev
-libcurl4-openssl-dev libssl-dev check"
+libcurl4-openssl-dev libssl-dev nettle-dev check"
 RUN="postgresql spawn-fcgi lighttpd apache2 libapache2-mod-fcgid wrk tidy
 curl clang-format valgrind clang python3 chromium nodejs"
 

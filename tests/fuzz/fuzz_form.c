@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "pv_arena.h"
 #include "pv_config.h"
 #include "pv_db.h"
@@ -18,15 +19,6 @@
 #include "pv_http.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define check(cond) \
-	do { \
-		if (!(cond)) { \
-			fprintf(stderr, "fuzz_form.c:%d: %s\n", __LINE__, \
-			    #cond); \
-			abort(); \
-		} \
-	} while (0)
 
 struct io {
 	const char *in;  /* body */

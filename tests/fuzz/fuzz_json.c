@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "pv_arena.h"
 #include "pv_json.h"
 #include "pv_valid.h"
@@ -32,15 +33,6 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* A property failed: say which, then crash so libFuzzer keeps the input. */
-#define check(cond) \
-	do { \
-		if (!(cond)) { \
-			fprintf(stderr, "fuzz_json.c:%d: %s\n", __LINE__, \
-			    #cond); \
-			abort(); \
-		} \
-	} while (0)
-
 /*
  * Independent duplicate-key oracle: in valid JSON every member has
  * exactly one ':' outside strings, so a tree with fewer members than

@@ -12,20 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "pv_arena.h"
 #include "pv_buf.h"
 #include "pv_tmpl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define check(cond) \
-	do { \
-		if (!(cond)) { \
-			fprintf(stderr, "fuzz_tmpl.c:%d: %s\n", __LINE__, \
-			    #cond); \
-			abort(); \
-		} \
-	} while (0)
 
 /* How many times c occurs in s. */
 static size_t

@@ -128,6 +128,7 @@ chmod -R a+rX "$T/cgi"
 t0=$(date +%s.%N)
 pv_serve lighttpd "$T/lighttpd" "$T/app/cgi-bin" "$WWW" "$PROCS"
 PIDS+=("$PV_SERVE_PID")
+LIGHTTPD=$PV_SERVE_PID
 export PV_LIGHTTPD_URL=$PV_SERVE_URL
 t1=$(date +%s.%N)
 
@@ -164,6 +165,24 @@ if [ -n "${PV_TEST_CMD:-}" ]; then
 	(cd "$PV_ROOT" && bash -c "$PV_TEST_CMD") || rc=$?
 else
 	(cd "$PV_ROOT" && "$TESTS") || rc=$?
+fi
+# libcurl is loaded by the first call to a provider (lib/pv_upstream.c),
+# not linked: after the whole suite, lighttpd's processes of programs
+# that never call out must not have it mapped.
+if [ "$rc" -eq 0 ] && [ -z "${PV_TEST_CMD:-}" ]; then
+	n=0
+	for pid in $(ps --ppid "$LIGHTTPD" -o pid=); do
+		case "$(cat "/proc/$pid/comm" 2>/dev/null)" in
+		health | products | track) ;;
+		*) continue ;;
+		esac
+		n=$((n + 1))
+		if grep -q libcurl "/proc/$pid/maps" 2>/dev/null; then
+			pv_say "error: $(cat "/proc/$pid/comm") (pid $pid) maps libcurl"
+			rc=1
+		fi
+	done
+	[ "$n" -gt 0 ] || { pv_say "error: no health, products or track process to look at"; rc=1; }
 fi
 if [ "$rc" -ne 0 ]; then
 	pv_say "tests failed ($rc); server logs follow"

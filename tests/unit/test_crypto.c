@@ -40,17 +40,41 @@ hexof(const unsigned char *p, size_t len)
 	return s;
 }
 
-START_TEST(test_crypto_sha256_matches_fips_vectors)
+/* Lowercase hex of the SHA-256 of len bytes at p. */
+static const char *
+sha256_hex(const void *p, size_t len)
 {
 	unsigned char md[PV_CRYPTO_SHA256_LEN];
 	struct pv_err err = { 0 };
 
-	ck_assert_int_eq(pv_crypto_sha256("abc", 3, md, &err), 0);
-	ck_assert_str_eq(hexof(md, sizeof(md)),
+	ck_assert_int_eq(pv_crypto_sha256(p, len, md, &err), 0);
+	return hexof(md, sizeof(md));
+}
+
+START_TEST(test_crypto_sha256_matches_fips_vectors)
+{
+	ck_assert_str_eq(sha256_hex("abc", 3),
 	    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-	ck_assert_int_eq(pv_crypto_sha256(NULL, 0, md, &err), 0);
-	ck_assert_str_eq(hexof(md, sizeof(md)),
+	ck_assert_str_eq(sha256_hex(NULL, 0),
 	    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	/* Two blocks: the padding does not fit after 56 bytes. */
+	ck_assert_str_eq(sha256_hex("abcdbcdecdefdefgefghfghighijhijk"
+	                            "ijkljklmklmnlmnomnopnopq",
+	                     56),
+	    "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+END_TEST
+
+/* FIPS 180-2's long vector: a million 'a's, 15,625 blocks. */
+START_TEST(test_crypto_sha256_hashes_a_million_bytes)
+{
+	struct pv_err err = { 0 };
+	char *m;
+
+	ck_assert_ptr_nonnull(m = pv_arena_alloc(a, 1000000, &err));
+	memset(m, 'a', 1000000);
+	ck_assert_str_eq(sha256_hex(m, 1000000),
+	    "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 END_TEST
 
@@ -129,6 +153,41 @@ START_TEST(test_crypto_token_refuses_bad_size)
 }
 END_TEST
 
+/*
+ * Secrets sealed before the switch from OpenSSL to Nettle (key bytes
+ * 0..31) still open: the format is plain AES-256-GCM either way.
+ */
+START_TEST(test_crypto_open_reads_openssl_sealed_secrets)
+{
+	unsigned char key[PV_CRYPTO_KEY_LEN], *pt;
+	static const char aad[] = "mer_0123456789abcdef:secret";
+	static const char one[] =
+	    "v1.oQR1zI3ScGinVe/FZEMSvGDZHvyV8N6h26WQBADmqJd8"
+	    "lfEu5KpRLpZC/NF6JayTsM3iC6s5hqTnb9S4";
+	static const char empty[] =
+	    "v1.voaeOiKf2zjDU36R7+SLCw6+cxFjwAp1y08gyQ==";
+	struct pv_err err = { 0 };
+	size_t i, n;
+
+	for (i = 0; i < sizeof(key); i++)
+		key[i] = (unsigned char)i;
+	ck_assert_int_eq(pv_crypto_open(a, key, aad, strlen(aad), one,
+	                     strlen(one), &pt, &n, &err),
+	    0);
+	ck_assert_uint_eq(n, 32);
+	ck_assert_str_eq((const char *)pt, "sk_test_4eC39HqLyjWDarjtT1zdp7dc");
+	ck_assert_int_eq(pv_crypto_open(a, key, NULL, 0, empty, strlen(empty),
+	                     &pt, &n, &err),
+	    0);
+	ck_assert_uint_eq(n, 0);
+	/* The same text under another aad is a forgery. */
+	ck_assert_int_eq(pv_crypto_open(a, key, "x", 1, empty, strlen(empty),
+	                     &pt, &n, &err),
+	    -1);
+	ck_assert_int_eq(err.code, PV_E_AUTH);
+}
+END_TEST
+
 START_TEST(test_crypto_random_fills)
 {
 	unsigned char buf[32], zero[32] = { 0 };
@@ -138,6 +197,22 @@ START_TEST(test_crypto_random_fills)
 	ck_assert_int_eq(pv_crypto_random(buf, sizeof(buf), &err), 0);
 	ck_assert_int_ne(memcmp(buf, zero, sizeof(buf)), 0);
 	ck_assert_int_eq(pv_crypto_random(buf, 0, &err), 0);
+}
+END_TEST
+
+/* The kernel gives at most 256 bytes a call: the tail must be filled. */
+START_TEST(test_crypto_random_fills_past_256_bytes)
+{
+	unsigned char buf[1000], zero[32] = { 0 };
+	struct pv_err err = { 0 };
+	size_t off;
+
+	memset(buf, 0, sizeof(buf));
+	ck_assert_int_eq(pv_crypto_random(buf, sizeof(buf), &err), 0);
+	for (off = 0; off + sizeof(zero) <= sizeof(buf); off += sizeof(zero))
+		ck_assert_msg(memcmp(buf + off, zero, sizeof(zero)) != 0,
+		    "32 zero bytes at offset %zu", off);
+	ck_assert_int_ne(memcmp(buf + sizeof(buf) - 8, zero, 8), 0);
 }
 END_TEST
 
@@ -699,6 +774,7 @@ crypto_suite(void)
 	tc = tcase_create("digest");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_crypto_sha256_matches_fips_vectors);
+	tcase_add_test(tc, test_crypto_sha256_hashes_a_million_bytes);
 	tcase_add_test(tc, test_crypto_hmac_sha256_matches_rfc4231);
 	tcase_add_test(tc, test_crypto_hmac_sha256_refuses_empty_key);
 	tcase_add_test(tc, test_crypto_memeq_compares_all_bytes);
@@ -707,6 +783,8 @@ crypto_suite(void)
 	tc = tcase_create("random");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_crypto_random_fills);
+	tcase_add_test(tc, test_crypto_open_reads_openssl_sealed_secrets);
+	tcase_add_test(tc, test_crypto_random_fills_past_256_bytes);
 	tcase_add_test(tc, test_crypto_token_is_prefix_and_hex);
 	tcase_add_test(tc, test_crypto_token_refuses_bad_size);
 	tcase_add_test(tc, test_crypto_token_fails_cleanly_without_memory);

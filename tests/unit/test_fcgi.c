@@ -295,6 +295,67 @@ START_TEST(test_fcgi_serve_nomem_never_crashes)
 }
 END_TEST
 
+/* The value of cookie name in a Cookie header h, copied, or NULL. */
+static const char *
+cookie_in(const char *h, const char *name)
+{
+	static char buf[256];
+	struct pv_kv hdr = { "cookie", h, strlen(h) };
+	struct pv_req req;
+	const char *v;
+	size_t n;
+
+	memset(&req, 0, sizeof(req));
+	req.hdrs = &hdr;
+	req.nhdr = 1;
+	if ((v = pv_req_cookie(&req, name, &n)) == NULL)
+		return NULL;
+	ck_assert(v >= h && v + n <= h + strlen(h));
+	ck_assert(v[n] == ';' || v[n] == '\0');
+	ck_assert_uint_lt(n, sizeof(buf));
+	memcpy(buf, v, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+START_TEST(test_http_req_cookie_finds_the_first_pair_of_that_name)
+{
+	ck_assert_str_eq(cookie_in("pv_session=abc", "pv_session"), "abc");
+	ck_assert_str_eq(cookie_in("a=1; pv_session=abc; b=2", "pv_session"),
+	    "abc");
+	ck_assert_str_eq(cookie_in("a=1;pv_csrf=x;", "pv_csrf"), "x");
+	ck_assert_str_eq(cookie_in("pv_csrf=1; pv_csrf=2", "pv_csrf"), "1");
+	ck_assert_str_eq(cookie_in("a=1;    b=\"q\"", "b"), "\"q\"");
+	ck_assert_str_eq(cookie_in("pv_session=; a=1", "pv_session"), "");
+	ck_assert_str_eq(cookie_in("a=x=y", "a"), "x=y");
+}
+END_TEST
+
+START_TEST(test_http_req_cookie_matches_whole_names_only)
+{
+	struct pv_req req;
+	size_t n = 0;
+
+	ck_assert_ptr_null(cookie_in("pv_session2=abc", "pv_session"));
+	ck_assert_ptr_null(cookie_in("xpv_session=abc", "pv_session"));
+	ck_assert_ptr_null(cookie_in("pv_session", "pv_session"));
+	ck_assert_ptr_null(cookie_in("PV_SESSION=abc", "pv_session"));
+	ck_assert_ptr_null(cookie_in("a=pv_session=abc", "pv_session"));
+	ck_assert_ptr_null(cookie_in("", "pv_session"));
+	ck_assert_ptr_null(cookie_in(" ; ;; ", "pv_session"));
+	/*
+	 * Found by fuzz_cookie: a name holding '=' matched the start of a
+	 * pair's value ("a==b" gave "b" for "a=").  A pair's name ends at
+	 * its first '=', so no such name can match.
+	 */
+	ck_assert_ptr_null(cookie_in("a==b; c=1", "a="));
+	ck_assert_ptr_null(cookie_in("x; = ==; b", "= ="));
+	ck_assert_str_eq(cookie_in("a==b", "a"), "=b");
+	memset(&req, 0, sizeof(req));
+	ck_assert_ptr_null(pv_req_cookie(&req, "pv_session", &n));
+}
+END_TEST
+
 Suite *
 fcgi_suite(void)
 {
@@ -318,6 +379,11 @@ fcgi_suite(void)
 	tcase_add_test(tc, test_fcgi_serve_echoes_sane_request_id);
 	tcase_add_test(tc, test_fcgi_serve_cgi_parts_without_request_uri);
 	tcase_add_test(tc, test_fcgi_serve_nomem_never_crashes);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("cookie");
+	tcase_add_test(tc,
+	    test_http_req_cookie_finds_the_first_pair_of_that_name);
+	tcase_add_test(tc, test_http_req_cookie_matches_whole_names_only);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -917,30 +917,31 @@ START_TEST(test_upstream_url_loopback_judges_hosts)
 {
 	struct pv_err err = { 0 };
 
-	ck_assert_int_eq(pv_upstream_url_loopback("http://127.0.0.1:9/", "u",
-	                     &err),
-	    1);
-	ck_assert_int_eq(pv_upstream_url_loopback("https://localhost", "u",
-	                     &err),
-	    1);
-	ck_assert_int_eq(pv_upstream_url_loopback("http://[::1]:80/x", "u",
-	                     &err),
-	    1);
-	ck_assert_int_eq(pv_upstream_url_loopback("https://shop.myshopify.com",
+	ck_assert_int_eq(pv_upstream_url_loopback(up, "http://127.0.0.1:9/",
 	                     "u", &err),
+	    1);
+	ck_assert_int_eq(pv_upstream_url_loopback(up, "https://localhost", "u",
+	                     &err),
+	    1);
+	ck_assert_int_eq(pv_upstream_url_loopback(up, "http://[::1]:80/x", "u",
+	                     &err),
+	    1);
+	ck_assert_int_eq(pv_upstream_url_loopback(up,
+	                     "https://shop.myshopify.com", "u", &err),
 	    0);
 	ck_assert_int_eq(err.code, PV_OK);
-	ck_assert_int_eq(pv_upstream_url_loopback("http://10.0.0.1/",
+	ck_assert_int_eq(pv_upstream_url_loopback(up, "http://10.0.0.1/",
 	                     "--api-base", &err),
 	    -1);
 	ck_assert_int_eq(err.code, PV_E_INVALID);
 	ck_assert_str_eq(err.field, "--api-base");
 	pv_err_clear(&err);
-	ck_assert_int_eq(pv_upstream_url_loopback("ftp://127.0.0.1/", "u",
+	ck_assert_int_eq(pv_upstream_url_loopback(up, "ftp://127.0.0.1/", "u",
 	                     &err),
 	    -1);
 	pv_err_clear(&err);
-	ck_assert_int_eq(pv_upstream_url_loopback("not a url", "u", &err), -1);
+	ck_assert_int_eq(pv_upstream_url_loopback(up, "not a url", "u", &err),
+	    -1);
 	ck_assert_int_eq(err.code, PV_E_INVALID);
 }
 END_TEST
