@@ -183,6 +183,7 @@ if [ "$rc" -eq 0 ] && [ -z "${PV_TEST_CMD:-}" ]; then
 		fi
 	done
 	[ "$n" -gt 0 ] || { pv_say "error: no health, products or track process to look at"; rc=1; }
+	[ "$rc" -ne 0 ] || pv_say "libcurl: not mapped by the $n health, products and track processes"
 fi
 if [ "$rc" -ne 0 ]; then
 	pv_say "tests failed ($rc); server logs follow"
