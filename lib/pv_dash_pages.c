@@ -834,22 +834,18 @@ pv_dash_connect_shopify(struct dash *d, struct pv_err *err)
 {
 	struct pv_shopify_conn conn;
 	struct pv_shopify_shop shop;
-	const char *at, *domain, *secret;
+	const char *at, *domain;
 
 	conn.shop = pv_dash_field(d, "shop");
 	conn.token = pv_dash_field(d, "token");
 	conn.api_base = NULL;
-	/* Optional: empty keeps the secret already stored for this shop. */
-	secret = pv_dash_field(d, "webhook_secret");
 	if (pv_valid_text(conn.token, strlen(conn.token), 1,
 	        PV_SHOPIFY_TOKEN_MAX, 0, "token", err) == -1 ||
-	    pv_valid_text(secret, strlen(secret), 0, PV_SHOPIFY_TOKEN_MAX, 0,
-	        "webhook_secret", err) == -1 ||
 	    pv_shopify_check_shop(d->ctx, conn.shop, NULL, &domain, err) == -1)
 		return -1;
 	conn.shop = domain;
-	if (pv_shopify_connect(d->ctx, d->s.merchant, &conn,
-	        *secret != '\0' ? secret : NULL, &shop, &at, err) == -1) {
+	if (pv_shopify_connect(d->ctx, d->s.merchant, &conn, NULL, &shop, &at,
+	        err) == -1) {
 		if (err->code == PV_E_AUTH || err->code == PV_E_FORBIDDEN)
 			err->code = PV_E_INVALID;
 		return -1;
