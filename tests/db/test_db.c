@@ -59,6 +59,31 @@ teardown(void)
 	close_ctx(&other);
 }
 
+/*
+ * Has the server end ctx's session (as a restart would), from the other
+ * session; returns the killed backend's pid (static storage).
+ */
+static const char *
+kill_session(void)
+{
+	static char pid[16];
+	struct pv_err err = { 0 };
+	const char *p[1];
+	PGresult *res;
+
+	ck_assert_int_eq(pv_db_exec(&ctx, PV_SQL("SELECT pg_backend_pid()"), 0,
+	                     NULL, &res, &err),
+	    0);
+	snprintf(pid, sizeof(pid), "%s", pv_db_get(res, 0, 0));
+	p[0] = pid;
+	ck_assert_int_eq(pv_db_exec(&other,
+	                     PV_SQL("SELECT pg_terminate_backend($1::int)"), 1,
+	                     p, &res, &err),
+	    0);
+	usleep(50000);
+	return pid;
+}
+
 START_TEST(test_db_exec_params_and_results)
 {
 	struct pv_err err = { 0 };
@@ -144,15 +169,7 @@ START_TEST(test_db_exec_reconnects_after_backend_killed)
 	const char *p[1];
 	PGresult *res;
 
-	ck_assert_int_eq(pv_db_exec(&ctx, PV_SQL("SELECT pg_backend_pid()"), 0,
-	                     NULL, &res, &err),
-	    0);
-	p[0] = pv_db_get(res, 0, 0);
-	ck_assert_int_eq(pv_db_exec(&other,
-	                     PV_SQL("SELECT pg_terminate_backend($1::int)"), 1,
-	                     p, &res, &err),
-	    0);
-	usleep(50000);
+	p[0] = kill_session();
 	ck_assert_int_eq(pv_db_exec(&ctx, PV_SQL("SELECT pg_backend_pid()"), 0,
 	                     NULL, &res, &err),
 	    0);
@@ -164,19 +181,10 @@ END_TEST
 START_TEST(test_db_exec_lost_in_tx_is_unavailable)
 {
 	struct pv_err err = { 0 };
-	const char *p[1];
 	PGresult *res;
 
 	ck_assert_int_eq(pv_db_begin(&ctx, &err), 0);
-	ck_assert_int_eq(pv_db_exec(&ctx, PV_SQL("SELECT pg_backend_pid()"), 0,
-	                     NULL, &res, &err),
-	    0);
-	p[0] = pv_db_get(res, 0, 0);
-	ck_assert_int_eq(pv_db_exec(&other,
-	                     PV_SQL("SELECT pg_terminate_backend($1::int)"), 1,
-	                     p, &res, &err),
-	    0);
-	usleep(50000);
+	(void)kill_session();
 	ck_assert_int_eq(pv_db_exec(&ctx, PV_SQL("SELECT 1"), 0, NULL, &res,
 	                     &err),
 	    -1);
@@ -250,18 +258,9 @@ END_TEST
 START_TEST(test_db_begin_reconnects_before_first_statement)
 {
 	struct pv_err err = { 0 };
-	const char *p[1];
 	PGresult *res;
 
-	ck_assert_int_eq(pv_db_exec(&ctx, PV_SQL("SELECT pg_backend_pid()"), 0,
-	                     NULL, &res, &err),
-	    0);
-	p[0] = pv_db_get(res, 0, 0);
-	ck_assert_int_eq(pv_db_exec(&other,
-	                     PV_SQL("SELECT pg_terminate_backend($1::int)"), 1,
-	                     p, &res, &err),
-	    0);
-	usleep(50000);
+	(void)kill_session();
 	ck_assert_int_eq(pv_db_begin(&ctx, &err), 0);
 	ck_assert_int_eq(pv_db_exec(&ctx,
 	                     PV_SQL("SELECT txid_current_if_assigned() IS NULL,"
